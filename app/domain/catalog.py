@@ -1,0 +1,402 @@
+"""The catalog's shape: exercises, ladders, condition protocols, red flags and thresholds.
+
+These models validate the data files once at start-up (``app.catalog.loader`` reads them);
+the engine then reads the frozen ``Catalog`` through its precomputed indexes. Every number
+that steers a decision lives in ``Thresholds`` with a unit and a source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.domain.types import (
+    AbilityLevel,
+    Aim,
+    Category,
+    ConditionKind,
+    Contraindication,
+    DirectionalPreference,
+    DoseVariable,
+    Equipment,
+    Phase,
+    RedFlag,
+    ReferralUrgency,
+    Section,
+)
+
+__all__ = [
+    "HARD_CATEGORIES",
+    "SECTION_OF",
+    "Catalog",
+    "ConditionProtocol",
+    "DoseTemplate",
+    "Exercise",
+    "PhaseSpec",
+    "RedFlagSpec",
+    "Slot",
+    "Threshold",
+    "Thresholds",
+]
+
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=80)]
+Text = Annotated[str, Field(min_length=3, max_length=1200)]
+
+# Where each category sits in a session; the order of ``Section`` is the order of the session.
+SECTION_OF: dict[Category, Section] = {
+    Category.AEROBIC_WARM_UP: Section.WARM_UP,
+    Category.DYNAMIC_STRETCH: Section.MOBILITY,
+    Category.DIRECTIONAL_MOBILITY: Section.MOBILITY,
+    Category.NERVE_GLIDE: Section.MOBILITY,
+    Category.ISOMETRIC: Section.STRENGTH_STABILITY,
+    Category.STRENGTH: Section.STRENGTH_STABILITY,
+    Category.CORE_STABILITY: Section.STRENGTH_STABILITY,
+    Category.FUNCTIONAL: Section.STRENGTH_STABILITY,
+    Category.BALANCE: Section.STRENGTH_STABILITY,
+    Category.POSTURE: Section.STRENGTH_STABILITY,
+    Category.ENDURANCE: Section.ENDURANCE,
+    Category.STATIC_STRETCH: Section.STRETCH,
+    Category.RELAXATION: Section.COOL_DOWN,
+    Category.HABIT: Section.HABITS,
+}
+
+# Loading categories: the ones that need recovery days between sessions (overuse: never two
+# such days in a row).
+HARD_CATEGORIES = frozenset(
+    {
+        Category.ISOMETRIC,
+        Category.STRENGTH,
+        Category.CORE_STABILITY,
+        Category.FUNCTIONAL,
+        Category.ENDURANCE,
+    }
+)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Bound(_Frozen):
+    """A dose variable's starting value, its floor and ceiling, and one progression step."""
+
+    start: float
+    min: float
+    max: float
+    step: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bound:
+        if not self.min <= self.start <= self.max:
+            raise ValueError(f"needs min <= start <= max, got {self.min}, {self.start}, {self.max}")
+        return self
+
+
+class DoseTemplate(_Frozen):
+    sets: Bound
+    reps: Bound | None = None
+    hold_seconds: Bound | None = None
+    duration_seconds: Bound | None = None
+    load_kg: Bound | None = None
+    per_week: Bound
+    per_day: Bound | None = None
+    per_side: bool = False
+    rest_seconds: int = Field(ge=0, le=600)
+    tempo_seconds: float = Field(default=3.0, gt=0, le=20)
+    progression: tuple[DoseVariable, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DoseTemplate:
+        if self.reps is None and self.hold_seconds is None and self.duration_seconds is None:
+            raise ValueError("a dose needs reps, hold_seconds or duration_seconds")
+        for variable in self.progression:
+            if variable is not DoseVariable.VARIANT and self.bound(variable) is None:
+                raise ValueError(f"progression names {variable.value} but the dose has no bound")
+        if len(set(self.progression)) != len(self.progression):
+            raise ValueError("progression lists a variable twice")
+        return self
+
+    def bound(self, variable: DoseVariable) -> Bound | None:
+        if variable is DoseVariable.VARIANT:
+            return None
+        bound: Bound | None = getattr(self, variable.value)
+        return bound
+
+
+class ContraindicationNote(_Frozen):
+    level: Literal["caution", "avoid"]
+    note: Text
+
+
+class Exercise(_Frozen):
+    id: Slug
+    name: Annotated[str, Field(min_length=3, max_length=80)]
+    category: Category
+    aims: tuple[Aim, ...] = Field(min_length=1)
+    movement_pattern: Slug
+    spinal_direction: Literal["neutral", "flexion", "extension", "rotation", "side_bend"]
+    ladder: Slug
+    level: int = Field(ge=1, le=10)
+    equipment: tuple[Equipment, ...] = ()
+    conditions: dict[ConditionKind, Literal["suitable", "caution", "avoid"]]
+    condition_notes: dict[ConditionKind, Text] = Field(default_factory=dict)
+    contraindications: dict[Contraindication, ContraindicationNote] = Field(default_factory=dict)
+    dose: DoseTemplate
+    alternatives: tuple[Slug, ...] = ()
+    instructions: Annotated[str, Field(min_length=40, max_length=1500)]
+    cues: tuple[Text, ...] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _covers_every_condition(self) -> Exercise:
+        missing = set(ConditionKind) - set(self.conditions)
+        if missing:
+            raise ValueError(f"conditions must rate every condition; missing {sorted(missing)}")
+        return self
+
+    @property
+    def section(self) -> Section:
+        return SECTION_OF[self.category]
+
+    @property
+    def hard(self) -> bool:
+        return self.category in HARD_CATEGORIES
+
+
+class Threshold(_Frozen):
+    value: float
+    unit: Text
+    description: Text
+    source: Text
+
+
+class Thresholds(_Frozen):
+    """Every number the rules use. Field names are the ids that reasons cite."""
+
+    pain_safe_max: Threshold
+    pain_acceptable_max: Threshold
+    next_day_pain_rise_allowed: Threshold
+    pain_alert_min: Threshold
+    green_sessions_to_progress: Threshold
+    effort_headroom_max: Threshold
+    effort_too_hard_min: Threshold
+    long_gap_days: Threshold
+    volume_growth_cap_pct: Threshold
+    volume_growth_window_days: Threshold
+    load_step_max_pct: Threshold
+    stretch_hold_min_seconds: Threshold
+    stretch_hold_max_seconds: Threshold
+    older_adult_age: Threshold
+    older_stretch_hold_min_seconds: Threshold
+    older_stretch_hold_max_seconds: Threshold
+    warm_up_minutes: Threshold
+    hard_session_min_gap_days: Threshold
+    overuse_hard_session_min_gap_days: Threshold
+    meaningful_change_points: Threshold
+    meaningful_change_pct: Threshold
+    no_change_review_weeks: Threshold
+    new_pain_days: Threshold
+    risk_age_over: Threshold
+    risk_age_under: Threshold
+    fracture_risk_age: Threshold
+    flexion_bias_age: Threshold
+    set_change_seconds: Threshold
+    sciatica_single_side_required: Threshold
+
+
+class Slot(_Frozen):
+    """One place in a phase's session, filled from a ladder at a level fitted to the person."""
+
+    ladder: Slug
+    start: dict[AbilityLevel, int]
+    max_level: int = Field(ge=1, le=10)
+    priority: int = Field(ge=1, le=9, description="1 is kept first when time is short")
+    when_directional: tuple[DirectionalPreference, ...] = ()
+
+    @model_validator(mode="after")
+    def _starts(self) -> Slot:
+        if set(self.start) != set(AbilityLevel):
+            raise ValueError("start needs a level for every ability")
+        if any(level > self.max_level for level in self.start.values()):
+            raise ValueError("a start level exceeds max_level")
+        return self
+
+
+class PhaseSpec(_Frozen):
+    id: Phase
+    goal: Text
+    min_days_since_onset: int = Field(ge=0)
+    min_completed_sessions: int = Field(ge=0)
+    max_recent_pain: int = Field(ge=0, le=10)
+    slots: tuple[Slot, ...] = Field(min_length=2)
+
+
+class AvoidSpec(_Frozen):
+    id: Slug
+    text: Text
+
+
+class EducationSpec(_Frozen):
+    id: Slug
+    topic: Literal[
+        "posture",
+        "lifting",
+        "movement_breaks",
+        "staying_active",
+        "sleep",
+        "diet",
+        "pain",
+        "pacing",
+        "condition",
+    ]
+    text: Text
+    phases: tuple[Phase, ...] = Field(min_length=1)
+
+
+class ConditionProtocol(_Frozen):
+    kind: ConditionKind
+    name: Text
+    emphasis: Text
+    source: Text
+    expected_weeks_to_meaningful_change: int = Field(ge=1, le=52)
+    programme_weeks: int = Field(ge=1, le=52)
+    maintenance_sessions_per_week: int = Field(ge=1, le=7)
+    avoid: tuple[AvoidSpec, ...] = Field(min_length=1)
+    education: tuple[EducationSpec, ...] = Field(min_length=1)
+    safety_notes: tuple[Text, ...] = ()
+    phases: tuple[PhaseSpec, ...] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _phases_in_order(self) -> ConditionProtocol:
+        order = list(Phase)
+        ids = [p.id for p in self.phases]
+        if ids != sorted(ids, key=order.index) or len(set(ids)) != len(ids):
+            raise ValueError("phases must be distinct and in programme order")
+        return self
+
+
+class RedFlagSpec(_Frozen):
+    flag: RedFlag
+    concern: Literal["fracture", "tumour_or_infection", "cauda_equina"]
+    urgency: ReferralUrgency
+    text: Text
+    only_with_fracture_risk: bool = False
+
+
+class ProfileAdvice(_Frozen):
+    contraindication: Contraindication
+    avoid: tuple[AvoidSpec, ...] = ()
+    safety_notes: tuple[Text, ...] = ()
+    clinician_review: bool = False
+
+
+class Catalog(_Frozen):
+    """Everything the engine knows, validated, with indexes built once."""
+
+    rules_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")]
+    exercises: tuple[Exercise, ...]
+    protocols: tuple[ConditionProtocol, ...]
+    red_flags: tuple[RedFlagSpec, ...]
+    profile_advice: tuple[ProfileAdvice, ...]
+    household_equipment: frozenset[Equipment]
+    thresholds: Thresholds
+
+    @model_validator(mode="after")
+    def _referentially_sound(self) -> Catalog:
+        ids = [e.id for e in self.exercises]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate exercise ids: {dupes}")
+        known = set(ids)
+        levels: dict[tuple[str, int], str] = {}
+        for exercise in self.exercises:
+            key = (exercise.ladder, exercise.level)
+            if key in levels:
+                raise ValueError(
+                    f"{exercise.id} and {levels[key]} share ladder {key[0]} level {key[1]}"
+                )
+            levels[key] = exercise.id
+            unknown = [a for a in exercise.alternatives if a not in known or a == exercise.id]
+            if unknown:
+                raise ValueError(f"{exercise.id}: unknown alternatives {unknown}")
+        ladders = {e.ladder for e in self.exercises}
+        for ladder in ladders:
+            got = sorted(level for (name, level) in levels if name == ladder)
+            if got != list(range(1, len(got) + 1)):
+                raise ValueError(f"ladder {ladder} levels must run 1..n without gaps, got {got}")
+        kinds = [p.kind for p in self.protocols]
+        if sorted(kinds) != sorted(ConditionKind):
+            raise ValueError("need exactly one protocol per condition")
+        for protocol in self.protocols:
+            for phase in protocol.phases:
+                for slot in phase.slots:
+                    if slot.ladder not in ladders:
+                        raise ValueError(
+                            f"{protocol.kind.value}/{phase.id.value}: unknown ladder {slot.ladder}"
+                        )
+                    top = max(level for (name, level) in levels if name == slot.ladder)
+                    if slot.max_level > top:
+                        raise ValueError(
+                            f"{protocol.kind.value}/{phase.id.value}/{slot.ladder}: "
+                            f"max_level {slot.max_level} above the ladder's top {top}"
+                        )
+        if {f.flag for f in self.red_flags} != set(RedFlag):
+            raise ValueError("red_flags must describe every RedFlag")
+        return self
+
+    # Indexes: built on first use and kept (the model is frozen, the data never changes).
+
+    @cached_property
+    def by_id(self) -> dict[str, Exercise]:
+        return {e.id: e for e in self.exercises}
+
+    @cached_property
+    def ladders(self) -> dict[str, tuple[Exercise, ...]]:
+        """Each ladder's exercises, easiest first."""
+        grouped: dict[str, list[Exercise]] = {}
+        for exercise in self.exercises:
+            grouped.setdefault(exercise.ladder, []).append(exercise)
+        return {k: tuple(sorted(v, key=lambda e: e.level)) for k, v in sorted(grouped.items())}
+
+    @cached_property
+    def ladder_ids(self) -> dict[str, frozenset[str]]:
+        return {name: frozenset(e.id for e in steps) for name, steps in self.ladders.items()}
+
+    @cached_property
+    def ladder_alternatives(self) -> dict[str, tuple[str, ...]]:
+        """Every alternative named by any exercise of a ladder, in ladder order, no repeats."""
+        out: dict[str, tuple[str, ...]] = {}
+        for name, steps in self.ladders.items():
+            seen: dict[str, None] = {}
+            for exercise in steps:
+                for alt in exercise.alternatives:
+                    if self.by_id[alt].ladder != name:
+                        seen.setdefault(alt, None)
+            out[name] = tuple(seen)
+        return out
+
+    @cached_property
+    def protocol_for(self) -> dict[ConditionKind, ConditionProtocol]:
+        return {p.kind: p for p in self.protocols}
+
+    @cached_property
+    def red_flag_spec(self) -> dict[RedFlag, RedFlagSpec]:
+        return {f.flag: f for f in self.red_flags}
+
+    @cached_property
+    def advice_for(self) -> dict[Contraindication, ProfileAdvice]:
+        return {a.contraindication: a for a in self.profile_advice}
+
+    @cached_property
+    def ruleset_version(self) -> str:
+        """The rules version plus a content hash of everything that can change a decision."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(canonical.encode()).hexdigest()[:12]
+        return f"{self.rules_version}+{digest}"
+
+    def at_level(self, ladder: str, level: int) -> Exercise | None:
+        steps = self.ladders.get(ladder, ())
+        return steps[level - 1] if 1 <= level <= len(steps) else None

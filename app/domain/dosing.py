@@ -1,0 +1,209 @@
+"""Dose arithmetic: starting doses, one progression step, one regression step, volume and time.
+
+All of it is clamped by the exercise's dose template (and, for static stretches, by the hold
+times for the person's age), so no dose the engine returns can leave its bounds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from app.domain.catalog import Bound, DoseTemplate, Exercise, Thresholds
+from app.domain.types import Category, Dose, DoseVariable
+
+__all__ = [
+    "DoseBounds",
+    "StepUp",
+    "bounds_for",
+    "clamp_dose",
+    "estimated_seconds",
+    "lower_one_variable",
+    "raise_one_variable",
+    "start_dose",
+    "weekly_volume",
+]
+
+# Variables that hold a count or time; a step on one resets the ones before it (double
+# progression: add sets or load, then build reps again from the bottom).
+_RESET_ON = {DoseVariable.SETS: "start", DoseVariable.LOAD_KG: "min"}
+
+
+@dataclass(frozen=True, slots=True)
+class DoseBounds:
+    """A template with any person-specific override applied (older adults' stretch holds)."""
+
+    template: DoseTemplate
+    hold: Bound | None
+
+    def bound(self, variable: DoseVariable) -> Bound | None:
+        if variable is DoseVariable.HOLD_SECONDS:
+            return self.hold
+        return self.template.bound(variable)
+
+
+@dataclass(frozen=True, slots=True)
+class StepUp:
+    variable: DoseVariable
+    dose: Dose
+    before: float
+    after: float
+
+
+def bounds_for(exercise: Exercise, age: int, th: Thresholds) -> DoseBounds:
+    """The dose bounds for this exercise and person."""
+    template = exercise.dose
+    hold = template.hold_seconds
+    if exercise.category is Category.STATIC_STRETCH and hold is not None:
+        if age >= th.older_adult_age.value:
+            low = th.older_stretch_hold_min_seconds.value
+            high = th.older_stretch_hold_max_seconds.value
+        else:
+            low, high = th.stretch_hold_min_seconds.value, th.stretch_hold_max_seconds.value
+        hold = Bound(start=low, min=low, max=high, step=hold.step)
+    return DoseBounds(template=template, hold=hold)
+
+
+def _int(bound: Bound | None, which: str = "start") -> int | None:
+    return None if bound is None else int(getattr(bound, which))
+
+
+def start_dose(bounds: DoseBounds) -> Dose:
+    """The template's starting dose."""
+    t = bounds.template
+    return Dose(
+        sets=int(t.sets.start),
+        reps=_int(t.reps),
+        hold_seconds=_int(bounds.hold),
+        duration_seconds=_int(t.duration_seconds),
+        load_kg=None if t.load_kg is None else float(t.load_kg.start),
+        per_side=t.per_side,
+        rest_seconds=t.rest_seconds,
+        per_week=int(t.per_week.start),
+        per_day=int(t.per_day.start) if t.per_day else 1,
+    )
+
+
+def _clamp(value: float | None, bound: Bound | None) -> float | None:
+    if bound is None:
+        return None
+    if value is None:
+        return bound.start
+    return min(max(value, bound.min), bound.max)
+
+
+def clamp_dose(dose: Dose, bounds: DoseBounds) -> Dose:
+    """Bring a dose (for example one logged under an older ruleset) inside today's bounds."""
+    t = bounds.template
+    load = _clamp(dose.load_kg, t.load_kg)
+    per_day = _clamp(dose.per_day, t.per_day)
+    return Dose(
+        sets=int(_clamp(dose.sets, t.sets) or t.sets.start),
+        reps=_opt_int(_clamp(dose.reps, t.reps)),
+        hold_seconds=_opt_int(_clamp(dose.hold_seconds, bounds.hold)),
+        duration_seconds=_opt_int(_clamp(dose.duration_seconds, t.duration_seconds)),
+        load_kg=None if load is None else round(load, 1),
+        per_side=t.per_side,
+        rest_seconds=t.rest_seconds,
+        per_week=int(_clamp(dose.per_week, t.per_week) or t.per_week.start),
+        per_day=1 if per_day is None else int(per_day),
+    )
+
+
+def _opt_int(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _load_step(current: float, bound: Bound, th: Thresholds) -> float:
+    # ACSM: 2-10 % per step; never less than half a kilo, the smallest common plate.
+    cap = current * th.load_step_max_pct.value / 100
+    return max(0.5, min(bound.step, cap))
+
+
+def raise_one_variable(
+    dose: Dose, bounds: DoseBounds, th: Thresholds, *, skip_variant: bool = True
+) -> StepUp | DoseVariable | None:
+    """Raise the first variable in the progression order that is below its ceiling.
+
+    Returns the step, or ``DoseVariable.VARIANT`` when the order reaches ``variant`` first
+    (the caller decides whether a harder variant is allowed; call again with
+    ``skip_variant=True`` to continue past it), or ``None`` at the ceiling.
+    """
+    order = bounds.template.progression
+    for index, variable in enumerate(order):
+        if variable is DoseVariable.VARIANT:
+            if skip_variant:
+                continue
+            return DoseVariable.VARIANT
+        bound = bounds.bound(variable)
+        current = dose.value(variable)
+        if bound is None or current is None or current >= bound.max:
+            continue
+        if variable is DoseVariable.LOAD_KG:
+            after: float = round(min(current + _load_step(current, bound, th), bound.max), 1)
+        else:
+            after = int(min(current + bound.step, bound.max))
+        changed = dose.with_value(variable, after)
+        reset = _RESET_ON.get(variable)
+        if reset is not None:
+            for earlier in order[:index]:
+                earlier_bound = bounds.bound(earlier)
+                if earlier_bound is not None and earlier in (
+                    DoseVariable.REPS,
+                    DoseVariable.HOLD_SECONDS,
+                    DoseVariable.DURATION_SECONDS,
+                ):
+                    restart = int(getattr(earlier_bound, reset))
+                    changed = changed.with_value(earlier, restart)
+        return StepUp(variable=variable, dose=changed, before=current, after=after)
+    return None
+
+
+def lower_one_variable(dose: Dose, bounds: DoseBounds) -> StepUp | None:
+    """Lower the last-progressed variable (reverse progression order) one step, or ``None``."""
+    for variable in reversed(bounds.template.progression):
+        if variable is DoseVariable.VARIANT:
+            continue
+        bound = bounds.bound(variable)
+        current = dose.value(variable)
+        if bound is None or current is None or current <= bound.min:
+            continue
+        after: float
+        if variable is DoseVariable.LOAD_KG:
+            after = round(max(current - bound.step, bound.min), 1)
+        else:
+            after = int(max(current - bound.step, bound.min))
+        return StepUp(
+            variable=variable,
+            dose=dose.with_value(variable, after),
+            before=current,
+            after=after,
+        )
+    return None
+
+
+def weekly_volume(dose: Dose) -> float:
+    """Sets x reps x seconds x load x frequency: a unitless size of a week's work."""
+    return (
+        dose.sets
+        * (dose.reps or 1)
+        * (dose.hold_seconds or 1)
+        * (dose.duration_seconds or 1)
+        * (dose.load_kg or 1)
+        * dose.per_week
+        * dose.per_day
+    )
+
+
+def estimated_seconds(dose: Dose, tempo_seconds: float, set_change_seconds: float) -> int:
+    """How long one bout of the exercise takes, rests and position changes included."""
+    if dose.reps is not None:
+        per_set = dose.reps * (tempo_seconds + (dose.hold_seconds or 0))
+    elif dose.hold_seconds is not None:
+        per_set = float(dose.hold_seconds)
+    else:
+        per_set = float(dose.duration_seconds or 0)
+    if dose.per_side:
+        per_set *= 2
+    total = dose.sets * (per_set + set_change_seconds) + max(dose.sets - 1, 0) * dose.rest_seconds
+    return math.ceil(total)

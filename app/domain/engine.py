@@ -1,0 +1,701 @@
+"""``next_session``: the whole decision, from triage to a laid-out, explained session.
+
+Order of work (each step leaves a trace entry):
+1. triage red flags → a referral and nothing else;
+2. stage the programme (phase from onset, completed sessions and latest pain);
+3. for each slot of the phase: find the exercise the person is on, run the rules
+   (``app.domain.rules.RULES``), apply the step, then check the result fits the person
+   (equipment, contraindications, condition) and the phase ceiling;
+4. drop what is not due today (recovery days), fit the rest to the minutes available and
+   lay it out warm-up first;
+5. schedule the next session and explain: avoid list, safety notes, education, review flag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+
+from app.domain.catalog import Catalog, Exercise, Slot
+from app.domain.dosing import (
+    StepUp,
+    bounds_for,
+    clamp_dose,
+    estimated_seconds,
+    lower_one_variable,
+    raise_one_variable,
+    start_dose,
+)
+from app.domain.history import Appearance, HistoryView
+from app.domain.programme import (
+    active_slots,
+    avoid_list,
+    education_for,
+    effective_direction,
+    no_meaningful_change,
+    profile_safety_notes,
+    programme_position,
+    select_phase,
+)
+from app.domain.reasons import ReasonCode, reason
+from app.domain.rules import (
+    Action,
+    ExerciseState,
+    SessionSignals,
+    check_volume_cap,
+    decide,
+    session_signals,
+)
+from app.domain.safety import review_reasons, triage_red_flags
+from app.domain.types import (
+    Category,
+    Change,
+    ClinicianReview,
+    Condition,
+    ConditionKind,
+    DirectionalPreference,
+    Dose,
+    DoseVariable,
+    ExerciseDecision,
+    MaintenancePlan,
+    Phase,
+    Profile,
+    Reason,
+    Recommendation,
+    RecommendationStatus,
+    Schedule,
+    Section,
+    SessionFocus,
+    SessionRecord,
+    Side,
+    SymptomChange,
+    TraceStep,
+)
+
+__all__ = ["next_session"]
+
+_SECTION_ORDER = {section: index for index, section in enumerate(Section)}
+_PROGRESS_CODE = {
+    DoseVariable.REPS: ReasonCode.PROGRESS_REPS,
+    DoseVariable.HOLD_SECONDS: ReasonCode.PROGRESS_HOLD,
+    DoseVariable.DURATION_SECONDS: ReasonCode.PROGRESS_DURATION,
+    DoseVariable.SETS: ReasonCode.PROGRESS_SETS,
+    DoseVariable.LOAD_KG: ReasonCode.PROGRESS_LOAD,
+    DoseVariable.PER_WEEK: ReasonCode.PROGRESS_FREQUENCY,
+    DoseVariable.PER_DAY: ReasonCode.PROGRESS_FREQUENCY,
+}
+# Exercises that go with every session whatever else is due: they do not make a session.
+_ACCOMPANYING = frozenset({Category.AEROBIC_WARM_UP, Category.HABIT})
+
+
+@dataclass(slots=True)
+class _Context:
+    profile: Profile
+    condition: Condition
+    catalog: Catalog
+    history: HistoryView
+    signals: SessionSignals
+    today: date
+    phase: Phase
+    direction: DirectionalPreference
+    direction_reason: Reason | None
+    slot_ladders: frozenset[str]
+    taken: set[str] = field(default_factory=set)
+    trace: list[TraceStep] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Pick:
+    """One slot's outcome before the session is fitted to time."""
+
+    slot: Slot
+    order: int
+    decision: ExerciseDecision
+    exercise: Exercise | None
+    due: bool = True
+    next_due: date | None = None
+    seconds: int = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Fitting an exercise to the person
+
+
+def _unavailable(exercise: Exercise, ctx: _Context) -> Reason | None:
+    """Why this person cannot do this exercise, or ``None``."""
+    rule = "exclude_unsuitable_exercises"
+    kind = ctx.condition.kind
+    if exercise.conditions[kind] == "avoid":
+        note = exercise.condition_notes.get(kind, "not advised for this condition.")
+        return reason(
+            ReasonCode.AVOID_FOR_CONDITION,
+            rule,
+            name=exercise.name,
+            condition=kind.value,
+            note=note,
+        )
+    for item, spec in exercise.contraindications.items():
+        if spec.level == "avoid" and item in ctx.profile.contraindications:
+            return reason(
+                ReasonCode.CONTRAINDICATED,
+                rule,
+                name=exercise.name,
+                item=item.value.replace("_", " "),
+                note=spec.note,
+            )
+    have = ctx.profile.equipment | ctx.catalog.household_equipment
+    missing = [e.value.replace("_", " ") for e in exercise.equipment if e not in have]
+    if missing:
+        return reason(
+            ReasonCode.EQUIPMENT_MISSING, rule, name=exercise.name, equipment=", ".join(missing)
+        )
+    return None
+
+
+def _fit_to_person(
+    exercise: Exercise, ctx: _Context, *, avoid_direction: str | None = None
+) -> tuple[Exercise | None, list[Reason]]:
+    """The exercise if the person can do it, else an easier one of its ladder, else an
+    alternative from another ladder that no slot uses; ``None`` when nothing fits."""
+    blocked = _unavailable(exercise, ctx)
+    if blocked is None and exercise.spinal_direction != avoid_direction:
+        return exercise, []
+    why = [blocked] if blocked is not None else []
+    if avoid_direction is None:
+        for level in range(exercise.level - 1, 0, -1):
+            lower = ctx.catalog.at_level(exercise.ladder, level)
+            if lower is not None and lower.id not in ctx.taken and _unavailable(lower, ctx) is None:
+                return lower, why
+    for alt_id in exercise.alternatives:
+        alt = ctx.catalog.by_id[alt_id]
+        if (
+            alt.id not in ctx.taken
+            and alt.ladder not in ctx.slot_ladders
+            and alt.spinal_direction != avoid_direction
+            and _unavailable(alt, ctx) is None
+        ):
+            return alt, why
+    return None, [*why, reason(ReasonCode.NO_SAFE_OPTION, "exclude_unsuitable_exercises")]
+
+
+def _cautions(exercise: Exercise, ctx: _Context) -> tuple[str, ...]:
+    notes: list[str] = []
+    kind = ctx.condition.kind
+    if exercise.conditions[kind] == "caution" and kind in exercise.condition_notes:
+        notes.append(exercise.condition_notes[kind])
+    for item, spec in exercise.contraindications.items():
+        if spec.level == "caution" and item in ctx.profile.contraindications:
+            notes.append(spec.note)
+    return tuple(notes)
+
+
+def _dose_for(exercise: Exercise, ctx: _Context) -> Dose:
+    return start_dose(bounds_for(exercise, ctx.profile.age, ctx.catalog.thresholds))
+
+
+# ---------------------------------------------------------------------------------------------
+# One slot
+
+
+def _side_for(exercise: Exercise, ctx: _Context) -> Side:
+    # Nerve glides work the affected leg; everything else is both sides or not sided.
+    if exercise.category is Category.NERVE_GLIDE and ctx.condition.side in (Side.LEFT, Side.RIGHT):
+        return ctx.condition.side
+    return Side.BOTH if exercise.dose.per_side else Side.NONE
+
+
+def _decision(
+    exercise: Exercise,
+    dose: Dose | None,
+    change: Change,
+    reasons: list[Reason],
+    ctx: _Context,
+    previous: Appearance | None = None,
+) -> ExerciseDecision:
+    return ExerciseDecision(
+        exercise_id=exercise.id,
+        name=exercise.name,
+        section=exercise.section if change is not Change.REMOVED else None,
+        change=change,
+        reasons=tuple(reasons),
+        dose=dose,
+        previous_exercise_id=None if previous is None else previous.result.exercise_id,
+        previous_dose=None if previous is None else previous.result.prescribed,
+        ladder=exercise.ladder,
+        level=exercise.level,
+        side=_side_for(exercise, ctx),
+        cautions=_cautions(exercise, ctx) if change is not Change.REMOVED else (),
+    )
+
+
+def _new_in_slot(slot: Slot, ctx: _Context) -> tuple[ExerciseDecision, Exercise | None]:
+    level = min(slot.start[ctx.profile.ability], slot.max_level)
+    target = ctx.catalog.at_level(slot.ladder, level)
+    assert target is not None  # the catalog validator guarantees every slot level exists
+    chosen, why = _fit_to_person(target, ctx)
+    if chosen is None:
+        return _decision(target, None, Change.REMOVED, why, ctx), None
+    reasons = [
+        reason(
+            ReasonCode.NEW_IN_PROGRAMME,
+            "start_by_ability",
+            level=chosen.level,
+            ladder=chosen.ladder.replace("-", " "),
+        ),
+        *why,
+    ]
+    if slot.when_directional:
+        reasons.append(
+            ctx.direction_reason
+            or reason(
+                ReasonCode.DIRECTIONAL_PREFERENCE,
+                "follow_directional_preference",
+                direction=ctx.direction.value,
+            )
+        )
+    return _decision(chosen, _dose_for(chosen, ctx), Change.NEW, reasons, ctx), chosen
+
+
+def _step_down_level(exercise: Exercise, ctx: _Context) -> Exercise | None:
+    lower = ctx.catalog.at_level(exercise.ladder, exercise.level - 1)
+    return lower if lower is not None and lower.id not in ctx.taken else None
+
+
+def _apply(
+    state: ExerciseState, action: Action, reasons: list[Reason], ctx: _Context
+) -> tuple[Exercise | None, Dose | None, Change]:
+    """Carry out a rule's action: the exercise and dose it leads to, and how to label it."""
+    exercise, dose, bounds, th = state.exercise, state.dose, state.bounds, ctx.catalog.thresholds
+    if action is Action.PROGRESS:
+        step = raise_one_variable(dose, bounds, th, skip_variant=False)
+        if step is DoseVariable.VARIANT:
+            harder = ctx.catalog.at_level(exercise.ladder, exercise.level + 1)
+            ceiling = state.slot.max_level if exercise.ladder == state.slot.ladder else 99
+            if harder is not None and harder.level <= ceiling and _unavailable(harder, ctx) is None:
+                reasons.append(
+                    reason(ReasonCode.PROGRESS_VARIANT, "progress_one_variable", name=harder.name)
+                )
+                return harder, _dose_for(harder, ctx), Change.PROGRESSED
+            if harder is not None and harder.level > ceiling:
+                reasons.append(
+                    reason(
+                        ReasonCode.PHASE_CEILING,
+                        "cap_level_by_phase",
+                        level=exercise.level,
+                        phase=ctx.phase.value,
+                    )
+                )
+            step = raise_one_variable(dose, bounds, th, skip_variant=True)
+        if isinstance(step, StepUp):
+            capped = check_volume_cap(state, step.dose)
+            if capped is not None:
+                reasons.append(capped)
+                return exercise, dose, Change.MAINTAINED
+            reasons.append(_progress_reason(step))
+            return exercise, step.dose, Change.PROGRESSED
+        reasons.append(reason(ReasonCode.AT_CEILING, "progress_one_variable"))
+        return exercise, dose, Change.MAINTAINED
+    if action is Action.LOWER_DOSE:
+        down = lower_one_variable(dose, bounds)
+        if down is not None:
+            return exercise, down.dose, Change.REGRESSED
+        lower = _step_down_level(exercise, ctx)
+        if lower is not None:
+            return lower, _dose_for(lower, ctx), Change.REGRESSED
+        return exercise, dose, Change.MAINTAINED
+    if action is Action.STEP_BACK_LEVEL:
+        lower = _step_down_level(exercise, ctx)
+        if lower is not None:
+            return lower, _dose_for(lower, ctx), Change.REGRESSED
+        base = _dose_for(exercise, ctx)
+        return exercise, base, Change.REGRESSED if base != dose else Change.MAINTAINED
+    if action is Action.STOP_DIRECTION:
+        # McKenzie: ease off within the ladder first (press-up → on elbows); at the bottom,
+        # swap to an exercise that does not load the provoking direction.
+        lower = _step_down_level(exercise, ctx)
+        if lower is not None:
+            return lower, _dose_for(lower, ctx), Change.REGRESSED
+        swap, why = _fit_to_person(exercise, ctx, avoid_direction=exercise.spinal_direction)
+        reasons.extend(why)
+        if swap is None:
+            return None, None, Change.REMOVED
+        return swap, _dose_for(swap, ctx), Change.SUBSTITUTED
+    return exercise, dose, Change.MAINTAINED
+
+
+def _progress_reason(step: StepUp) -> Reason:
+    code = _PROGRESS_CODE[step.variable]
+    values: dict[str, object] = {"before": _num(step.before), "after": _num(step.after)}
+    if step.variable is DoseVariable.SETS:
+        values["reps"] = step.dose.reps if step.dose.reps is not None else "-"
+    if code is ReasonCode.PROGRESS_FREQUENCY:
+        values["unit"] = "days a week" if step.variable is DoseVariable.PER_WEEK else "times a day"
+    return reason(
+        code,
+        "progress_one_variable",
+        ("volume_growth_cap_pct",)
+        if step.variable is not DoseVariable.LOAD_KG
+        else ("load_step_max_pct",),
+        **values,
+    )
+
+
+def _num(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+def _existing_in_slot(
+    slot: Slot, latest: Appearance, ctx: _Context
+) -> tuple[ExerciseDecision, Exercise | None]:
+    catalog, th = ctx.catalog, ctx.catalog.thresholds
+    exercise = catalog.by_id[latest.result.exercise_id]
+    bounds = bounds_for(exercise, ctx.profile.age, th)
+    dose = clamp_dose(latest.result.prescribed, bounds)
+    state = ExerciseState(
+        exercise=exercise,
+        dose=dose,
+        bounds=bounds,
+        appearances=ctx.history.appearances(exercise.id),
+        slot=slot,
+        phase=ctx.phase,
+        condition=ctx.condition,
+        history=ctx.history,
+        catalog=catalog,
+        signals=ctx.signals,
+        today=ctx.today,
+    )
+    outcome, rule_name = decide(state)
+    reasons = list(outcome.reasons)
+    if latest.result.symptom_change is SymptomChange.CENTRALISING:
+        reasons.append(reason(ReasonCode.CENTRALISING, "note_centralisation"))
+    chosen, new_dose, change = _apply(state, outcome.action, reasons, ctx)
+    ctx.trace.append(
+        TraceStep(
+            rule_name, exercise.id, outcome.action.value, ",".join(r.code for r in outcome.reasons)
+        )
+    )
+    if chosen is None or new_dose is None:
+        return _decision(exercise, None, Change.REMOVED, reasons, ctx, latest), None
+
+    # The phase may have stepped back below the level the person had reached.
+    if chosen.ladder == slot.ladder and chosen.level > slot.max_level:
+        capped = catalog.at_level(slot.ladder, slot.max_level)
+        assert capped is not None
+        reasons.append(
+            reason(
+                ReasonCode.PHASE_CEILING,
+                "cap_level_by_phase",
+                level=slot.max_level,
+                phase=ctx.phase.value,
+            )
+        )
+        chosen, new_dose, change = capped, _dose_for(capped, ctx), Change.REGRESSED
+
+    fitted, why = _fit_to_person(chosen, ctx)
+    if fitted is None:
+        return _decision(exercise, None, Change.REMOVED, [*reasons, *why], ctx, latest), None
+    if fitted is not chosen:
+        reasons.extend(why)
+        new_dose = _dose_for(fitted, ctx)
+        change = Change.SUBSTITUTED
+        chosen = fitted
+    return _decision(chosen, new_dose, change, reasons, ctx, latest), chosen
+
+
+def _due(exercise: Exercise, dose: Dose, ctx: _Context) -> tuple[bool, date]:
+    """Whether the exercise is due today, and when it is next due if done today."""
+    th = ctx.catalog.thresholds
+    interval = max(1, 7 // max(dose.per_week, 1))
+    if exercise.hard:
+        gap = (
+            th.overuse_hard_session_min_gap_days.value
+            if ctx.condition.kind is ConditionKind.OVERUSE
+            else th.hard_session_min_gap_days.value
+        )
+        interval = max(interval, int(gap))
+    last_done: date | None = None
+    for appearance in ctx.history.appearances(exercise.id):
+        if appearance.session.completed and appearance.result.performed is not None:
+            last_done = appearance.session.date
+            break
+    if last_done is not None and (ctx.today - last_done).days < interval:
+        return False, last_done + timedelta(days=interval)
+    return True, ctx.today + timedelta(days=interval)
+
+
+def _decide_slot(slot: Slot, order: int, ctx: _Context) -> _Pick:
+    catalog = ctx.catalog
+    family = catalog.ladder_ids[slot.ladder] | frozenset(
+        alt
+        for alt in catalog.ladder_alternatives[slot.ladder]
+        if catalog.by_id[alt].ladder not in ctx.slot_ladders
+    )
+    latest = ctx.history.latest_in(family)
+    if latest is None or latest.result.exercise_id not in catalog.by_id:
+        decision, exercise = _new_in_slot(slot, ctx)
+    else:
+        decision, exercise = _existing_in_slot(slot, latest, ctx)
+    pick = _Pick(slot=slot, order=order, decision=decision, exercise=exercise)
+    if exercise is None or decision.dose is None:
+        return pick
+    if exercise.id in ctx.taken:
+        pick.decision = _decision(
+            exercise,
+            None,
+            Change.REMOVED,
+            [reason(ReasonCode.NO_SAFE_OPTION, "one_exercise_per_slot")],
+            ctx,
+            latest,
+        )
+        pick.exercise = None
+        return pick
+    ctx.taken.add(exercise.id)
+    pick.due, pick.next_due = _due(exercise, decision.dose, ctx)
+    th = catalog.thresholds
+    if exercise.category is not Category.HABIT:
+        pick.seconds = estimated_seconds(
+            decision.dose, exercise.dose.tempo_seconds, th.set_change_seconds.value
+        )
+    return pick
+
+
+# ---------------------------------------------------------------------------------------------
+# The session
+
+
+def _fit_to_time(picks: list[_Pick], minutes: int) -> tuple[list[_Pick], list[_Pick]]:
+    """Keep picks by priority (then programme order) while they fit the minutes available."""
+    budget = minutes * 60
+    kept: list[_Pick] = []
+    dropped: list[_Pick] = []
+    used = 0
+    for pick in sorted(picks, key=lambda p: (p.slot.priority, p.order)):
+        essential = pick.exercise is not None and pick.exercise.category in _ACCOMPANYING
+        if essential or used + pick.seconds <= budget:
+            kept.append(pick)
+            used += pick.seconds
+        else:
+            dropped.append(pick)
+    return kept, dropped
+
+
+def _schedule(picks: list[_Pick], today: date, trained_today: bool) -> Schedule:
+    dates: list[date] = []
+    hard_dates: list[date] = []
+    for pick in picks:
+        if pick.exercise is None or pick.next_due is None:
+            continue
+        if pick.exercise.category in _ACCOMPANYING:
+            continue
+        dates.append(pick.next_due)
+        if pick.exercise.hard:
+            hard_dates.append(pick.next_due)
+    earliest = today + timedelta(days=1)
+    next_date = max(min(dates), earliest) if dates else earliest
+    if not trained_today and dates and min(dates) <= today:
+        next_date = earliest
+    next_hard = max(min(hard_dates), earliest) if hard_dates else None
+    focus = (
+        SessionFocus.FULL
+        if next_hard is not None and next_hard <= next_date
+        else (SessionFocus.RECOVERY)
+    )
+    rest_days = 0 if next_hard is None else max(0, (next_hard - today).days - 1)
+    return Schedule(next_date, focus, rest_days)
+
+
+def _summary(
+    status: RecommendationStatus, decisions: tuple[ExerciseDecision, ...], phase: Phase | None
+) -> str:
+    if status is RecommendationStatus.REFER:
+        return "Referral advised: red flags found, no exercise given."
+    if status is RecommendationStatus.REST:
+        return "Rest day: no session today."
+    counts: dict[str, int] = {}
+    for d in decisions:
+        counts[d.change.value] = counts.get(d.change.value, 0) + 1
+    parts = ", ".join(f"{n} {c}" for c, n in sorted(counts.items()))
+    return f"{phase.value.capitalize() if phase else ''} phase: {parts}."
+
+
+def next_session(
+    profile: Profile,
+    condition: Condition,
+    history: tuple[SessionRecord, ...],
+    catalog: Catalog,
+    today: date,
+) -> Recommendation:
+    """Decide the next exercise session for this person. Pure: same inputs, same output."""
+    version = catalog.ruleset_version
+    protocol = catalog.protocol_for[condition.kind]
+    avoid = tuple(avoid_list(protocol, profile, catalog))
+
+    referral, trace = triage_red_flags(profile, condition, catalog)
+    if referral is not None:
+        return Recommendation(
+            status=RecommendationStatus.REFER,
+            condition=condition.kind,
+            today=today,
+            ruleset_version=version,
+            referral=referral,
+            avoid=avoid,
+            safety_notes=(referral.message,),
+            clinician_review=ClinicianReview(True, referral.reasons),
+            trace=tuple(trace),
+            summary=_summary(RecommendationStatus.REFER, (), None),
+        )
+
+    view = HistoryView(history, catalog)
+    th = catalog.thresholds
+    direction, direction_reason = effective_direction(profile, condition, catalog)
+    phase_index, phase_step = select_phase(protocol, condition, view, today)
+    trace.append(phase_step)
+    phase = protocol.phases[phase_index]
+    slots = active_slots(phase, direction)
+    ctx = _Context(
+        profile=profile,
+        condition=condition,
+        catalog=catalog,
+        history=view,
+        signals=session_signals(view, th, condition.baseline_pain, today),
+        today=today,
+        phase=phase.id,
+        direction=direction,
+        direction_reason=direction_reason,
+        slot_ladders=frozenset(s.ladder for s in slots),
+        trace=trace,
+    )
+    trace.append(
+        TraceStep(
+            "follow_directional_preference",
+            condition.kind.value,
+            direction.value,
+            "" if direction_reason is None else direction_reason.code,
+        )
+    )
+
+    picks = [_decide_slot(slot, order, ctx) for order, slot in enumerate(slots)]
+    live = [p for p in picks if p.exercise is not None]
+    unavailable = [p.decision for p in picks if p.exercise is None]
+    due = [p for p in live if p.due]
+    for pick in live:
+        if not pick.due:
+            trace.append(
+                TraceStep(
+                    "rest_between_loading_days",
+                    pick.decision.exercise_id,
+                    "not_due",
+                    f"next due {pick.next_due}",
+                )
+            )
+    trained_today = view.last_completed is not None and view.last_completed.date == today
+    kept, dropped = _fit_to_time(due, profile.minutes_available)
+
+    # Exercises from the last prescription that no slot accounts for have left the programme.
+    accounted = {p.decision.previous_exercise_id for p in picks} | {
+        p.decision.exercise_id for p in picks
+    }
+    left = [
+        _decision(
+            catalog.by_id[i],
+            None,
+            Change.REMOVED,
+            [reason(ReasonCode.NOT_IN_PHASE, "build_session_from_phase", phase=phase.id.value)],
+            ctx,
+        )
+        for i in dict.fromkeys(view.ids_in(view.last))
+        if i not in accounted and i in catalog.by_id
+    ]
+    timed_out = [
+        _decision(
+            catalog.by_id[p.decision.exercise_id],
+            None,
+            Change.REMOVED,
+            [
+                reason(
+                    ReasonCode.LEFT_OUT_FOR_TIME,
+                    "fit_to_minutes_available",
+                    minutes=profile.minutes_available,
+                )
+            ],
+            ctx,
+        )
+        for p in dropped
+    ]
+    removed = tuple(unavailable + left + timed_out)
+
+    position = programme_position(protocol, phase_index, view, today)
+    review = review_reasons(profile, condition, view.last_completed, catalog, today)
+    stalled = no_meaningful_change(condition, view, position, catalog)
+    if stalled is not None:
+        review.append(stalled)
+    schedule = _schedule(live, today, trained_today)
+    base = Recommendation(
+        status=RecommendationStatus.OK,
+        condition=condition.kind,
+        today=today,
+        ruleset_version=version,
+        avoid=avoid,
+        safety_notes=(*protocol.safety_notes, *profile_safety_notes(profile, catalog)),
+        education=education_for(protocol, phase.id),
+        clinician_review=ClinicianReview(bool(review), tuple(review)),
+        programme=position,
+        schedule=schedule,
+    )
+
+    substantive = [
+        p for p in kept if p.exercise is not None and p.exercise.category not in _ACCOMPANYING
+    ]
+    if trained_today or not substantive:
+        code = ReasonCode.ALREADY_TRAINED_TODAY if trained_today else ReasonCode.NOTHING_DUE_TODAY
+        why = reason(
+            code,
+            "schedule_rest_days",
+            ("hard_session_min_gap_days", "overuse_hard_session_min_gap_days"),
+            date=schedule.next_session_date,
+        )
+        trace.append(TraceStep("schedule_rest_days", "session", "rest", why.code))
+        return replace(
+            base, status=RecommendationStatus.REST, trace=tuple(trace), summary=why.message
+        )
+
+    kept.sort(key=lambda p: (_SECTION_ORDER[p.exercise.section] if p.exercise else 99, p.order))
+    decisions = tuple(_with_minutes(p.decision, p.seconds) for p in kept)
+    focus = (
+        SessionFocus.FULL
+        if any(p.exercise and p.exercise.hard for p in kept)
+        else (SessionFocus.RECOVERY)
+    )
+    maintenance = None
+    if phase.id is Phase.MAINTAIN:
+        maintenance = MaintenancePlan(
+            sessions_per_week=protocol.maintenance_sessions_per_week,
+            exercise_ids=tuple(
+                d.exercise_id
+                for d in decisions
+                if d.section not in (Section.WARM_UP, Section.HABITS)
+            ),
+            advice=(phase.goal, *(e.text for e in base.education if e.topic == "pacing")),
+        )
+    trace.append(
+        TraceStep(
+            "lay_out_session",
+            "session",
+            focus.value,
+            f"{len(decisions)} exercises, {len(removed)} removed",
+        )
+    )
+    return replace(
+        base,
+        focus=focus,
+        exercises=decisions,
+        removed=removed,
+        total_minutes=round(sum(d.minutes for d in decisions), 1),
+        maintenance_plan=maintenance,
+        trace=tuple(trace),
+        summary=_summary(RecommendationStatus.OK, decisions, phase.id),
+    )
+
+
+def _with_minutes(decision: ExerciseDecision, seconds: int) -> ExerciseDecision:
+    return replace(decision, minutes=round(seconds / 60, 1))

@@ -1,0 +1,137 @@
+"""Reading a session history: what was done last, how it went, and how each exercise fared.
+
+The history is indexed once per decision (one pass, newest first), so each rule then looks
+up only the few entries it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from app.domain.catalog import Catalog, Thresholds
+from app.domain.types import ExerciseResult, PainResponse, SessionRecord, SymptomChange
+
+__all__ = ["Appearance", "HistoryView", "classify_response"]
+
+
+@dataclass(frozen=True, slots=True)
+class Appearance:
+    """One exercise in one session, with the session it belongs to."""
+
+    session: SessionRecord
+    result: ExerciseResult
+
+    @property
+    def performed_as_prescribed(self) -> bool:
+        r = self.result
+        return (
+            self.session.completed
+            and r.completed
+            and r.performed is not None
+            and r.performed.covers(r.prescribed)
+        )
+
+
+def classify_response(
+    result: ExerciseResult, session: SessionRecord, th: Thresholds, baseline_pain: int
+) -> PainResponse | None:
+    """The pain-monitoring model's verdict on one exercise, or ``None`` if pain went unreported.
+
+    Peripheralisation outranks a flare; a flare is pain during above the acceptable band or
+    pain the next morning above the pre-session level.
+    """
+    if (
+        result.symptom_change is SymptomChange.PERIPHERALISING
+        or session.symptom_change is SymptomChange.PERIPHERALISING
+    ):
+        return PainResponse.PERIPHERALISING
+    if next_day_pain_up(session, th, baseline_pain):
+        return PainResponse.FLARE
+    during = result.pain_during
+    if during is None:
+        return None
+    if during > th.pain_acceptable_max.value:
+        return PainResponse.FLARE
+    after = result.pain_after
+    if during <= th.pain_safe_max.value and (after is None or after <= th.pain_safe_max.value):
+        return PainResponse.GREEN
+    return PainResponse.ACCEPTABLE
+
+
+def next_day_pain_up(session: SessionRecord, th: Thresholds, baseline_pain: int) -> bool:
+    """True when the next morning's pain sits above the pre-session level (the 24-hour rule)."""
+    if session.next_day_pain is None:
+        return False
+    before = session.pain_before if session.pain_before is not None else baseline_pain
+    return session.next_day_pain > before + th.next_day_pain_rise_allowed.value
+
+
+def _neg(text: str) -> tuple[int, ...]:
+    return tuple(-ord(c) for c in text)
+
+
+class HistoryView:
+    """An index over a history, built in one pass."""
+
+    __slots__ = (
+        "_by_exercise",
+        "catalog",
+        "completed_sessions",
+        "first_date",
+        "last",
+        "last_completed",
+        "sessions",
+    )
+
+    def __init__(self, history: tuple[SessionRecord, ...], catalog: Catalog) -> None:
+        # Sorting by date alone keeps the caller's order for same-day sessions (stable sort).
+        self.sessions = tuple(sorted(history, key=lambda s: s.date))
+        self.catalog = catalog
+        self.last = self.sessions[-1] if self.sessions else None
+        self.last_completed: SessionRecord | None = None
+        self.completed_sessions = 0
+        by_exercise: dict[str, list[Appearance]] = {}
+        for session in reversed(self.sessions):
+            if session.completed:
+                self.completed_sessions += 1
+                if self.last_completed is None:
+                    self.last_completed = session
+            for result in session.exercises:
+                by_exercise.setdefault(result.exercise_id, []).append(Appearance(session, result))
+        self._by_exercise = by_exercise  # newest first
+        self.first_date = self.sessions[0].date if self.sessions else None
+
+    def appearances(self, exercise_id: str) -> list[Appearance]:
+        """Every time the exercise was given, newest first."""
+        return self._by_exercise.get(exercise_id, [])
+
+    def latest_in(self, ids: frozenset[str]) -> Appearance | None:
+        """The most recent appearance of any of ``ids`` (a ladder and its alternatives)."""
+        best: Appearance | None = None
+        for exercise_id in ids:
+            found = self._by_exercise.get(exercise_id)
+            if not found:
+                continue
+            # Ties (two family members in one session) go to the smaller id, so the answer
+            # does not depend on set iteration order (which varies between processes).
+            key = (found[0].session.date, _neg(exercise_id))
+            if best is None or key > (best.session.date, _neg(best.result.exercise_id)):
+                best = found[0]
+        return best
+
+    def ids_in(self, session: SessionRecord | None) -> tuple[str, ...]:
+        return () if session is None else tuple(r.exercise_id for r in session.exercises)
+
+    def days_since_last_completed(self, today: date) -> int | None:
+        return None if self.last_completed is None else (today - self.last_completed.date).days
+
+    def latest_pain(self) -> int | None:
+        """The most recent pain report: next morning, else after, else before the session."""
+        s = self.last_completed
+        if s is None:
+            return None
+        for value in (s.next_day_pain, s.pain_after, s.pain_before):
+            if value is not None:
+                return value
+        return None

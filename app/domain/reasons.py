@@ -1,0 +1,152 @@
+"""The audit vocabulary: every decision cites one or more of these codes.
+
+Codes are stable API values; messages are plain words for the person and may be reworded
+between ruleset versions. ``reason()`` fills a message's ``{placeholders}``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from app.domain.types import Reason
+
+__all__ = ["MESSAGES", "ReasonCode", "reason"]
+
+
+class ReasonCode(StrEnum):
+    # triage and review
+    RED_FLAG = "red_flag"
+    MINOR_TRAUMA_WITHOUT_FRACTURE_RISK = "minor_trauma_without_fracture_risk"
+    AGE_WITH_NEW_PAIN = "age_with_new_pain"
+    PAIN_ALERT = "pain_alert"
+    EFFORT_ALERT = "effort_alert"
+    NEW_NUMBNESS_OR_TINGLING = "new_numbness_or_tingling"
+    NO_MEANINGFUL_CHANGE = "no_meaningful_change"
+    PROFILE_NEEDS_REVIEW = "profile_needs_review"
+    ALREADY_TRAINED_TODAY = "already_trained_today"
+    NOTHING_DUE_TODAY = "nothing_due_today"
+    # programme
+    NEW_IN_PROGRAMME = "new_in_programme"
+    NOT_IN_PHASE = "not_in_phase"
+    PHASE_CEILING = "phase_ceiling"
+    DIRECTIONAL_PREFERENCE = "directional_preference"
+    FLEXION_BIAS_FOR_AGE = "flexion_bias_for_age"
+    # progression
+    TWO_GREEN_SESSIONS = "two_green_sessions"
+    PROGRESS_REPS = "progress_reps"
+    PROGRESS_HOLD = "progress_hold"
+    PROGRESS_DURATION = "progress_duration"
+    PROGRESS_SETS = "progress_sets"
+    PROGRESS_LOAD = "progress_load"
+    PROGRESS_VARIANT = "progress_variant"
+    PROGRESS_FREQUENCY = "progress_frequency"
+    AT_CEILING = "at_ceiling"
+    VOLUME_CAP = "volume_cap"
+    # holding
+    GREEN_STREAK_TOO_SHORT = "green_streak_too_short"
+    NOT_GREEN = "not_green"
+    NO_EFFORT_HEADROOM = "no_effort_headroom"
+    MISSED_SESSION = "missed_session"
+    SESSION_FLARE_HOLD = "session_flare_hold"
+    CENTRALISING = "centralising"
+    # stepping back
+    LONG_GAP = "long_gap"
+    PAIN_FLARE = "pain_flare"
+    NEXT_DAY_PAIN_UP = "next_day_pain_up"
+    PERIPHERALISATION = "peripheralisation"
+    TOO_HARD = "too_hard"
+    # availability
+    EQUIPMENT_MISSING = "equipment_missing"
+    CONTRAINDICATED = "contraindicated"
+    AVOID_FOR_CONDITION = "avoid_for_condition"
+    CAUTION = "caution"
+    NO_SAFE_OPTION = "no_safe_option"
+    LEFT_OUT_FOR_TIME = "left_out_for_time"
+    STRETCH_HOLD_FOR_AGE = "stretch_hold_for_age"
+
+
+MESSAGES: dict[ReasonCode, str] = {
+    ReasonCode.RED_FLAG: "{detail}",
+    ReasonCode.MINOR_TRAUMA_WITHOUT_FRACTURE_RISK: (
+        "Minor trauma was reported; at your age and without osteoporosis it is not a fracture "
+        "warning on its own, but see a clinician if pain is severe or keeps you awake."
+    ),
+    ReasonCode.AGE_WITH_NEW_PAIN: (
+        "New back pain at {age} is worth a clinician's look if it is not clearly easing within a "
+        "few weeks."
+    ),
+    ReasonCode.PAIN_ALERT: "Pain reached {value}/10 in the last session (alert level {limit}).",
+    ReasonCode.EFFORT_ALERT: "Effort reached {value}/10 in the last session (alert level {limit}).",
+    ReasonCode.NEW_NUMBNESS_OR_TINGLING: "New numbness or tingling was reported.",
+    ReasonCode.NO_MEANINGFUL_CHANGE: (
+        "After {weeks} weeks pain has not fallen by {points} points or {pct}% from the start."
+    ),
+    ReasonCode.PROFILE_NEEDS_REVIEW: "{detail}",
+    ReasonCode.ALREADY_TRAINED_TODAY: "You already completed a session today; rest until {date}.",
+    ReasonCode.NOTHING_DUE_TODAY: "Today is a recovery day; the next session is on {date}.",
+    ReasonCode.NEW_IN_PROGRAMME: "Added at level {level} of {ladder}, the start for your ability.",
+    ReasonCode.NOT_IN_PHASE: "Not part of the {phase} phase of your programme.",
+    ReasonCode.PHASE_CEILING: "Level {level} is the highest for the {phase} phase.",
+    ReasonCode.DIRECTIONAL_PREFERENCE: "Chosen because {direction} movements ease your symptoms.",
+    ReasonCode.FLEXION_BIAS_FOR_AGE: (
+        "Over {age} with stenosis-like symptoms, bending movements usually ease the leg; "
+        "the plan starts with them."
+    ),
+    ReasonCode.TWO_GREEN_SESSIONS: (
+        "The last {count} sessions at this dose were complete, with pain at or below {pain}/10, "
+        "effort at or below {effort}/10 and pain settled by the next morning."
+    ),
+    ReasonCode.PROGRESS_REPS: "Reps raised from {before} to {after}.",
+    ReasonCode.PROGRESS_HOLD: "Hold raised from {before} s to {after} s.",
+    ReasonCode.PROGRESS_DURATION: "Duration raised from {before} s to {after} s.",
+    ReasonCode.PROGRESS_SETS: "Sets raised from {before} to {after}; reps start again from {reps}.",
+    ReasonCode.PROGRESS_LOAD: "Load raised from {before} kg to {after} kg; reps start again low.",
+    ReasonCode.PROGRESS_VARIANT: "Moved up to a harder variant: {name}.",
+    ReasonCode.PROGRESS_FREQUENCY: "Frequency raised from {before} to {after} {unit}.",
+    ReasonCode.AT_CEILING: "This is the top dose and level for now; keep it up.",
+    ReasonCode.VOLUME_CAP: (
+        "Weekly volume already rose {pct}% in {days} days; the next step waits (cap {limit}%)."
+    ),
+    ReasonCode.GREEN_STREAK_TOO_SHORT: (
+        "{count} of {needed} green sessions at this dose so far; repeat it."
+    ),
+    ReasonCode.NOT_GREEN: "The last session went {response}; repeat the same dose.",
+    ReasonCode.NO_EFFORT_HEADROOM: (
+        "Effort was {value}/10; progress waits until it is {limit} or less."
+    ),
+    ReasonCode.MISSED_SESSION: "The last session was missed; repeat before moving on.",
+    ReasonCode.SESSION_FLARE_HOLD: (
+        "Symptoms flared in the last session, so nothing is made harder today."
+    ),
+    ReasonCode.CENTRALISING: "Leg symptoms moved towards the spine: a good sign; keep going.",
+    ReasonCode.LONG_GAP: "{days} days since the last session (more than {limit}): one step back.",
+    ReasonCode.PAIN_FLARE: "Pain during this exercise reached {value}/10 (limit {limit}).",
+    ReasonCode.NEXT_DAY_PAIN_UP: (
+        "Pain the next morning was {after}/10 against {before}/10 before the session: load reduced."
+    ),
+    ReasonCode.PERIPHERALISATION: (
+        "Symptoms spread further down the leg: this direction stops and the exercise steps down."
+    ),
+    ReasonCode.TOO_HARD: "{detail}",
+    ReasonCode.EQUIPMENT_MISSING: "{name} needs {equipment}, which you do not have.",
+    ReasonCode.CONTRAINDICATED: "{name} is not advised with {item}: {note}",
+    ReasonCode.AVOID_FOR_CONDITION: "{name} is avoided for {condition}: {note}",
+    ReasonCode.CAUTION: "{note}",
+    ReasonCode.NO_SAFE_OPTION: "No suitable variant or alternative fits you, so it is left out.",
+    ReasonCode.LEFT_OUT_FOR_TIME: "Left out today to fit your {minutes} minutes.",
+    ReasonCode.STRETCH_HOLD_FOR_AGE: (
+        "Stretch holds are {low}-{high} s for people aged {age} and over."
+    ),
+}
+
+
+def reason(
+    code: ReasonCode, rule: str, thresholds: tuple[str, ...] = (), **values: object
+) -> Reason:
+    """Build a ``Reason`` whose message is the code's template filled with ``values``."""
+    return Reason(
+        code=code.value,
+        message=MESSAGES[code].format(**values),
+        rule=rule,
+        thresholds=thresholds,
+    )

@@ -1,0 +1,342 @@
+"""The per-exercise progression rules, one small named function each, in precedence order.
+
+Each rule reads an ``ExerciseState`` (the exercise a person is on, its current dose and how it
+went) and either returns a ``RuleOutcome`` or ``None`` to pass to the next rule. The first
+outcome wins, so the order of ``RULES`` is the clinical decision order: stepping back outranks
+holding, and holding outranks progressing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from app.domain.catalog import Catalog, Exercise, Slot, Thresholds
+from app.domain.dosing import DoseBounds, weekly_volume
+from app.domain.history import Appearance, HistoryView, classify_response, next_day_pain_up
+from app.domain.reasons import ReasonCode, reason
+from app.domain.types import (
+    Category,
+    Condition,
+    Dose,
+    PainResponse,
+    Phase,
+    Reason,
+    SymptomChange,
+)
+
+__all__ = ["RULES", "Action", "ExerciseState", "RuleOutcome", "SessionSignals", "dose_key"]
+
+
+class Action(StrEnum):
+    STEP_BACK_LEVEL = "step_back_level"
+    STOP_DIRECTION = "stop_direction"
+    LOWER_DOSE = "lower_dose"
+    HOLD = "hold"
+    PROGRESS = "progress"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOutcome:
+    action: Action
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSignals:
+    """What the most recent sessions say about the whole person, computed once per decision."""
+
+    days_since_last: int | None
+    last_missed: bool
+    flare_in_last: bool
+    next_day_up: bool
+    peripheralising_session: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ExerciseState:
+    exercise: Exercise
+    dose: Dose
+    bounds: DoseBounds
+    appearances: list[Appearance]  # newest first
+    slot: Slot
+    phase: Phase
+    condition: Condition
+    history: HistoryView
+    catalog: Catalog
+    signals: SessionSignals
+    today: date
+
+    @property
+    def th(self) -> Thresholds:
+        return self.catalog.thresholds
+
+    @property
+    def latest(self) -> Appearance:
+        return self.appearances[0]
+
+
+def dose_key(dose: Dose) -> tuple[object, ...]:
+    """The parts of a dose that define "the same dose" for the green gate."""
+    return (
+        dose.sets,
+        dose.reps,
+        dose.hold_seconds,
+        dose.duration_seconds,
+        dose.load_kg,
+        dose.per_week,
+        dose.per_day,
+    )
+
+
+def step_back_after_long_gap(s: ExerciseState) -> RuleOutcome | None:
+    """After a long break (more than ``long_gap_days``), every exercise steps back one level."""
+    gap = s.signals.days_since_last
+    limit = s.th.long_gap_days.value
+    if gap is None or gap <= limit:
+        return None
+    why = reason(
+        ReasonCode.LONG_GAP,
+        "step_back_after_long_gap",
+        ("long_gap_days",),
+        days=gap,
+        limit=int(limit),
+    )
+    return RuleOutcome(Action.STEP_BACK_LEVEL, (why,))
+
+
+def stop_direction_on_peripheralisation(s: ExerciseState) -> RuleOutcome | None:
+    """Symptoms spreading down the leg with this exercise stop its direction: step down or swap.
+
+    A session-level report that names no exercise is pinned on the movements that load the
+    nerve or the spine's end range: directional mobility and nerve glides.
+    """
+    latest = s.latest
+    own = latest.result.symptom_change is SymptomChange.PERIPHERALISING
+    session_wide = latest.session.symptom_change is SymptomChange.PERIPHERALISING and (
+        s.exercise.category in (Category.DIRECTIONAL_MOBILITY, Category.NERVE_GLIDE)
+    )
+    if not (own or session_wide):
+        return None
+    why = reason(ReasonCode.PERIPHERALISATION, "stop_direction_on_peripheralisation")
+    return RuleOutcome(Action.STOP_DIRECTION, (why,))
+
+
+def regress_on_pain_flare(s: ExerciseState) -> RuleOutcome | None:
+    """Pain during the exercise above the acceptable band lowers its dose one step."""
+    latest = s.latest
+    during = latest.result.pain_during
+    limit = s.th.pain_acceptable_max.value
+    if during is None or during <= limit:
+        return None
+    why = reason(
+        ReasonCode.PAIN_FLARE,
+        "regress_on_pain_flare",
+        ("pain_acceptable_max",),
+        value=during,
+        limit=int(limit),
+    )
+    return RuleOutcome(Action.LOWER_DOSE, (why,))
+
+
+def reduce_load_when_next_day_pain_up(s: ExerciseState) -> RuleOutcome | None:
+    """Pain above its pre-session level the next morning lowers the loading exercises' dose."""
+    latest = s.latest
+    session = latest.session
+    if not s.exercise.hard:
+        return None
+    if not next_day_pain_up(session, s.th, s.condition.baseline_pain):
+        return None
+    before = session.pain_before if session.pain_before is not None else s.condition.baseline_pain
+    why = reason(
+        ReasonCode.NEXT_DAY_PAIN_UP,
+        "reduce_load_when_next_day_pain_up",
+        ("next_day_pain_rise_allowed",),
+        after=session.next_day_pain,
+        before=before,
+    )
+    return RuleOutcome(Action.LOWER_DOSE, (why,))
+
+
+def regress_when_too_hard(s: ExerciseState) -> RuleOutcome | None:
+    """Effort at the alert level, or a dose that could not be completed, lowers the dose."""
+    latest = s.latest
+    result = latest.result
+    limit = s.th.effort_too_hard_min.value
+    if result.effort is not None and result.effort >= limit:
+        detail = f"Effort was {result.effort}/10 (alert level {int(limit)}): the dose steps down."
+        why = reason(
+            ReasonCode.TOO_HARD, "regress_when_too_hard", ("effort_too_hard_min",), detail=detail
+        )
+        return RuleOutcome(Action.LOWER_DOSE, (why,))
+    if result.performed is not None and not result.performed.covers(result.prescribed):
+        detail = "The prescribed dose was not reached last time: the dose steps down."
+        why = reason(ReasonCode.TOO_HARD, "regress_when_too_hard", detail=detail)
+        return RuleOutcome(Action.LOWER_DOSE, (why,))
+    return None
+
+
+def hold_after_session_flare(s: ExerciseState) -> RuleOutcome | None:
+    """A flare or spreading symptoms anywhere in the last session holds every other exercise."""
+    sig = s.signals
+    if not (sig.flare_in_last or sig.next_day_up or sig.peripheralising_session):
+        return None
+    why = reason(
+        ReasonCode.SESSION_FLARE_HOLD,
+        "hold_after_session_flare",
+        ("pain_acceptable_max", "next_day_pain_rise_allowed"),
+    )
+    return RuleOutcome(Action.HOLD, (why,))
+
+
+def hold_after_missed_session(s: ExerciseState) -> RuleOutcome | None:
+    """A missed session, or this exercise skipped last time, never leads to progression."""
+    latest = s.latest
+    if s.signals.last_missed or not latest.session.completed or latest.result.performed is None:
+        why = reason(ReasonCode.MISSED_SESSION, "hold_after_missed_session")
+        return RuleOutcome(Action.HOLD, (why,))
+    return None
+
+
+def progress_after_green_sessions(s: ExerciseState) -> RuleOutcome | None:
+    """Two complete, green sessions in a row at this dose, with effort headroom: one step up.
+
+    Only sessions at the current dose count, so a step needs fresh evidence and skipped
+    sessions are never made up for. Whether the step fits the volume cap is checked when the
+    step is chosen (``check_volume_cap``).
+    """
+    th = s.th
+    needed = int(th.green_sessions_to_progress.value)
+    key = dose_key(s.dose)
+    headroom = th.effort_headroom_max.value
+    green = 0
+    for appearance in s.appearances[:needed]:
+        result = appearance.result
+        response = classify_response(result, appearance.session, th, s.condition.baseline_pain)
+        if dose_key(result.prescribed) != key or not appearance.performed_as_prescribed:
+            break
+        if response is not PainResponse.GREEN:
+            if green == 0:
+                shown: str = "without a pain report" if response is None else response.value
+                why = reason(
+                    ReasonCode.NOT_GREEN,
+                    "progress_after_green_sessions",
+                    ("pain_safe_max",),
+                    response=shown,
+                )
+                return RuleOutcome(Action.HOLD, (why,))
+            break
+        if result.effort is None or result.effort > headroom:
+            effort = "not reported" if result.effort is None else str(result.effort)
+            why = reason(
+                ReasonCode.NO_EFFORT_HEADROOM,
+                "progress_after_green_sessions",
+                ("effort_headroom_max",),
+                value=effort,
+                limit=int(headroom),
+            )
+            return RuleOutcome(Action.HOLD, (why,))
+        green += 1
+    if green < needed:
+        why = reason(
+            ReasonCode.GREEN_STREAK_TOO_SHORT,
+            "progress_after_green_sessions",
+            ("green_sessions_to_progress",),
+            count=green,
+            needed=needed,
+        )
+        return RuleOutcome(Action.HOLD, (why,))
+    why = reason(
+        ReasonCode.TWO_GREEN_SESSIONS,
+        "progress_after_green_sessions",
+        (
+            "green_sessions_to_progress",
+            "pain_safe_max",
+            "effort_headroom_max",
+            "next_day_pain_rise_allowed",
+        ),
+        count=needed,
+        pain=int(th.pain_safe_max.value),
+        effort=int(headroom),
+    )
+    return RuleOutcome(Action.PROGRESS, (why,))
+
+
+RULES = (
+    step_back_after_long_gap,
+    stop_direction_on_peripheralisation,
+    regress_on_pain_flare,
+    reduce_load_when_next_day_pain_up,
+    regress_when_too_hard,
+    hold_after_session_flare,
+    hold_after_missed_session,
+    progress_after_green_sessions,
+)
+
+
+def decide(s: ExerciseState) -> tuple[RuleOutcome, str]:
+    """The first rule with an outcome, and its name; nothing applies → hold."""
+    for rule in RULES:
+        outcome = rule(s)
+        if outcome is not None:
+            return outcome, rule.__name__
+    return RuleOutcome(Action.HOLD, ()), "maintain"
+
+
+def check_volume_cap(s: ExerciseState, proposed: Dose) -> Reason | None:
+    """Hold a step that would stack weekly-volume growth above the cap within the window.
+
+    The catalog's step sizes are the smallest meaningful change, so one step from a volume
+    that has not yet grown in the window is always allowed; the cap stops steps stacking up.
+    """
+    th = s.th
+    window_start = s.today.toordinal() - int(th.volume_growth_window_days.value)
+    baseline: Dose | None = None
+    for appearance in s.appearances:
+        if appearance.session.date.toordinal() < window_start:
+            break
+        baseline = appearance.result.prescribed
+    if baseline is None:
+        return None
+    base = weekly_volume(baseline)
+    if base <= 0 or weekly_volume(s.dose) <= base:
+        return None
+    growth = (weekly_volume(proposed) / base - 1) * 100
+    if growth <= th.volume_growth_cap_pct.value:
+        return None
+    return reason(
+        ReasonCode.VOLUME_CAP,
+        "cap_weekly_volume_growth",
+        ("volume_growth_cap_pct", "volume_growth_window_days"),
+        pct=round((weekly_volume(s.dose) / base - 1) * 100),
+        days=int(th.volume_growth_window_days.value),
+        limit=int(th.volume_growth_cap_pct.value),
+    )
+
+
+def session_signals(
+    history: HistoryView, th: Thresholds, baseline_pain: int, today: date
+) -> SessionSignals:
+    last = history.last_completed
+    flare = False
+    if last is not None:
+        for result in last.exercises:
+            if result.pain_during is not None and result.pain_during > th.pain_acceptable_max.value:
+                flare = True
+                break
+    return SessionSignals(
+        days_since_last=history.days_since_last_completed(today),
+        last_missed=history.last is not None and not history.last.completed,
+        flare_in_last=flare,
+        next_day_up=last is not None and next_day_pain_up(last, th, baseline_pain),
+        peripheralising_session=last is not None
+        and (
+            last.symptom_change is SymptomChange.PERIPHERALISING
+            or last.new_numbness_or_tingling
+            or any(r.symptom_change is SymptomChange.PERIPHERALISING for r in last.exercises)
+        ),
+    )
+
+
+__all__ += ["check_volume_cap", "decide", "session_signals"]
