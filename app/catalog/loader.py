@@ -118,7 +118,7 @@ def load_catalog(data_dir: Path = DATA_DIR) -> Catalog:
     )
     household = _validate(
         triage_path,
-        TypeAdapter(frozenset[Equipment]),
+        TypeAdapter(tuple[Equipment, ...]),
         _section(triage_path, triage_doc, "household_equipment"),
         where="household_equipment.",
     )
@@ -135,7 +135,7 @@ def load_catalog(data_dir: Path = DATA_DIR) -> Catalog:
             protocols=protocols,
             red_flags=red_flags,
             profile_advice=advice,
-            household_equipment=household,
+            household_equipment=tuple(sorted(set(household))),
             thresholds=thresholds,
         )
     except ValidationError as exc:

@@ -301,7 +301,7 @@ class Catalog(_Frozen):
     protocols: tuple[ConditionProtocol, ...]
     red_flags: tuple[RedFlagSpec, ...]
     profile_advice: tuple[ProfileAdvice, ...]
-    household_equipment: frozenset[Equipment]
+    household_equipment: tuple[Equipment, ...]
     thresholds: Thresholds
 
     @model_validator(mode="after")
@@ -343,6 +343,8 @@ class Catalog(_Frozen):
                             f"{protocol.kind.value}/{phase.id.value}/{slot.ladder}: "
                             f"max_level {slot.max_level} above the ladder's top {top}"
                         )
+        if list(self.household_equipment) != sorted(set(self.household_equipment)):
+            raise ValueError("household_equipment must be sorted and without repeats")
         if {f.flag for f in self.red_flags} != set(RedFlag):
             raise ValueError("red_flags must describe every RedFlag")
         return self
@@ -360,6 +362,10 @@ class Catalog(_Frozen):
         for exercise in self.exercises:
             grouped.setdefault(exercise.ladder, []).append(exercise)
         return {k: tuple(sorted(v, key=lambda e: e.level)) for k, v in sorted(grouped.items())}
+
+    @cached_property
+    def household(self) -> frozenset[Equipment]:
+        return frozenset(self.household_equipment)
 
     @cached_property
     def ladder_ids(self) -> dict[str, frozenset[str]]:

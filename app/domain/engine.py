@@ -143,7 +143,7 @@ def _unavailable(exercise: Exercise, ctx: _Context) -> Reason | None:
                 item=item.value.replace("_", " "),
                 note=spec.note,
             )
-    have = ctx.profile.equipment | ctx.catalog.household_equipment
+    have = ctx.profile.equipment | ctx.catalog.household
     missing = [e.value.replace("_", " ") for e in exercise.equipment if e not in have]
     if missing:
         return reason(

@@ -1,0 +1,164 @@
+"""Errors and their RFC 9457 ``application/problem+json`` rendering.
+
+Hierarchy::
+
+    AppError                 any error we raise on purpose; carries status, type and title
+    ├── InvalidInput         422: a field is well-formed but not acceptable (names the field)
+    ├── NotFound             404: no such resource (or not this caller's)
+    └── PayloadTooLarge      413: the body exceeds the configured limit
+
+FastAPI's own validation errors become 422 problems naming each field; unparsable JSON is a
+400; any other exception becomes a bare 500 problem with no internals in it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "AppError",
+    "InvalidInput",
+    "NotFound",
+    "PayloadTooLarge",
+    "field_path",
+    "install_error_handlers",
+    "problem_response",
+]
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("ladderback.errors")
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+class AppError(Exception):
+    status = 500
+    type = "about:blank"
+    title = "Internal server error"
+
+    def __init__(self, detail: str, *, errors: Sequence[dict[str, str]] = ()) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors)
+
+
+class InvalidInput(AppError):
+    status = 422
+    type = "/problems/invalid-input"
+    title = "Invalid input"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(
+            f"{field}: {message}", errors=[{"field": field, "message": message, "type": "value"}]
+        )
+
+
+class NotFound(AppError):
+    status = 404
+    type = "/problems/not-found"
+    title = "Not found"
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    type = "/problems/payload-too-large"
+    title = "Payload too large"
+
+
+def field_path(loc: Sequence[int | str]) -> str:
+    """``("body", "history", 0, "date")`` → ``history[0].date``."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        where = parts.pop(0)
+        if where != "body" and parts:
+            return f"{where}.{parts[0]}"
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "body"
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    type_: str = "about:blank",
+    title: str | None = None,
+    errors: Sequence[dict[str, str]] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = list(errors)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return problem_response(
+        exc.status, exc.detail, type_=exc.type, title=exc.title, errors=exc.errors
+    )
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    raw = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in raw):
+        return problem_response(
+            400, "The request body is not valid JSON.", type_="/problems/malformed-json"
+        )
+    errors = [
+        {"field": field_path(e.get("loc", ())), "message": str(e.get("msg")), "type": e["type"]}
+        for e in raw
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+    return problem_response(422, detail, type_=InvalidInput.type, errors=errors)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
+    return problem_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    # Log the class only: messages can carry request data, and request data is health data.
+    log.error("unhandled error: %s", type(exc).__name__)
+    return problem_response(500, "The server could not complete the request.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

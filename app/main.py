@@ -1,0 +1,109 @@
+"""The ASGI application: ``app.main:app``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.routes import catalog, health, recommendations
+from app.catalog.loader import default_catalog, load_catalog
+from app.errors import install_error_handlers, problem_response
+from app.settings import Settings, get_settings
+
+__all__ = ["app", "create_app"]
+
+DESCRIPTION = """
+Explainable exercise progression for back pain: muscle **strain**, **sciatica**, poor
+**posture** and **overuse**.
+
+Send a profile, a condition and the session history; get the next session. Every exercise
+says whether it was **progressed**, **maintained**, **regressed** or **substituted**, and why,
+citing a named rule and thresholds with published sources (`GET /v1/ruleset`). Red flags
+lead to referral, never to exercise; a pain flare never leads to progression.
+
+Errors are RFC 9457 `application/problem+json` and name the offending field.
+"""
+
+
+class BodyLimit:
+    """Refuse bodies over the limit (413) and non-JSON bodies on writes (415), before parsing."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await self._refuse(scope, receive, send, 413)
+            return
+        has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
+        media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if has_body and media != b"application/json" and not media.endswith(b"+json"):
+            await self._refuse(scope, receive, send, 415)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send, 413)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int) -> None:
+        detail = (
+            f"The request body is larger than {self.max_bytes} bytes."
+            if status == 413
+            else "Send the body as application/json."
+        )
+        await problem_response(status, detail)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s %(message)s")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # An invalid catalog stops start-up here, with a message naming file and field.
+        app.state.catalog = (
+            load_catalog(settings.catalog_dir) if settings.catalog_dir else default_catalog()
+        )
+        yield
+
+    app = FastAPI(
+        title="ladderback",
+        version="0.1.0",
+        summary="Back-pain exercise progression rules API",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(recommendations.router)
+    app.include_router(catalog.router)
+    app.include_router(health.router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+app = create_app()
