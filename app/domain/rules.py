@@ -285,11 +285,13 @@ def decide(s: ExerciseState) -> tuple[RuleOutcome, str]:
 
 
 def check_volume_cap(s: ExerciseState, proposed: Dose) -> Reason | None:
-    """Hold a step that would stack weekly-volume growth above the cap within the window.
+    """Hold a loading exercise's step that would stack weekly-volume growth above the cap.
 
     The catalog's step sizes are the smallest meaningful change, so one step from a volume
     that has not yet grown in the window is always allowed; the cap stops steps stacking up.
     """
+    if not s.exercise.hard:
+        return None  # the injury signal is about load; mobility and breathing are not capped
     th = s.th
     window_start = s.today.toordinal() - int(th.volume_growth_window_days.value)
     baseline: Dose | None = None

@@ -43,7 +43,8 @@ def _exercise_out(exercise: Exercise, catalog: Catalog) -> ExerciseOut:
     description=(
         "Filters combine. `condition` leaves out exercises avoided for that condition; "
         "`equipment` (repeatable) keeps exercises doable with only those items plus "
-        "household ones (chair, wall, towel ...)."
+        "household ones (chair, wall, towel ...); `equipment=mat` alone lists what needs no "
+        "special kit."
     ),
     response_model=ExercisePage,
     responses=problems(422),
