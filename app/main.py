@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.routes import catalog, health, recommendations
 from app.catalog.loader import default_catalog, load_catalog
-from app.errors import install_error_handlers, problem_response
+from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers, problem_response
 from app.settings import Settings, get_settings
 
 __all__ = ["app", "create_app"]
@@ -103,7 +104,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(catalog.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    _document_problems_only(app)
     return app
+
+
+def _document_problems_only(app: FastAPI) -> None:
+    """Error responses are problem+json only; declaring their model also lists plain JSON."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    for status, response in operation.get("responses", {}).items():
+                        content = response.get("content", {})
+                        if status[0] in "45" and PROBLEM_MEDIA_TYPE in content:
+                            content.pop("application/json", None)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 app = create_app()

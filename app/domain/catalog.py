@@ -123,7 +123,7 @@ class DoseTemplate(_Frozen):
     def bound(self, variable: DoseVariable) -> Bound | None:
         if variable is DoseVariable.VARIANT:
             return None
-        bound: Bound | None = getattr(self, variable.value)
+        bound: Bound | None = getattr(self, variable)
         return bound
 
 
@@ -368,8 +368,26 @@ class Catalog(_Frozen):
         return frozenset(self.household_equipment)
 
     @cached_property
-    def ladder_ids(self) -> dict[str, frozenset[str]]:
-        return {name: frozenset(e.id for e in steps) for name, steps in self.ladders.items()}
+    def ladder_ids(self) -> dict[str, tuple[str, ...]]:
+        return {name: tuple(e.id for e in steps) for name, steps in self.ladders.items()}
+
+    @cached_property
+    def _families(self) -> dict[tuple[str, frozenset[str]], tuple[str, ...]]:
+        return {}
+
+    def slot_family(self, ladder: str, slot_ladders: frozenset[str]) -> tuple[str, ...]:
+        """A slot's ladder plus the alternatives it may have been swapped for: those whose
+        own ladder is not another slot of the same phase. Memoised per phase shape."""
+        key = (ladder, slot_ladders)
+        family = self._families.get(key)
+        if family is None:
+            family = self.ladder_ids[ladder] + tuple(
+                alt
+                for alt in self.ladder_alternatives[ladder]
+                if self.by_id[alt].ladder not in slot_ladders
+            )
+            self._families[key] = family
+        return family
 
     @cached_property
     def ladder_alternatives(self) -> dict[str, tuple[str, ...]]:

@@ -60,7 +60,8 @@ def bounds_for(exercise: Exercise, age: int, th: Thresholds) -> DoseBounds:
             high = th.older_stretch_hold_max_seconds.value
         else:
             low, high = th.stretch_hold_min_seconds.value, th.stretch_hold_max_seconds.value
-        hold = Bound(start=low, min=low, max=high, step=hold.step)
+        # Built from already-validated thresholds: skip re-validation on this hot path.
+        hold = Bound.model_construct(start=low, min=low, max=high, step=hold.step)
     return DoseBounds(template=template, hold=hold)
 
 

@@ -223,9 +223,20 @@ def _decision(
         previous_dose=None if previous is None else previous.result.prescribed,
         ladder=exercise.ladder,
         level=exercise.level,
+        minutes=_minutes(exercise, dose, ctx) if change is not Change.REMOVED else 0.0,
         side=_side_for(exercise, ctx),
         cautions=_cautions(exercise, ctx) if change is not Change.REMOVED else (),
     )
+
+
+def _minutes(exercise: Exercise, dose: Dose | None, ctx: _Context) -> float:
+    # Habits happen through the day, not in the session's time.
+    if dose is None or exercise.category is Category.HABIT:
+        return 0.0
+    seconds = estimated_seconds(
+        dose, exercise.dose.tempo_seconds, ctx.catalog.thresholds.set_change_seconds.value
+    )
+    return round(seconds / 60, 1)
 
 
 def _new_in_slot(slot: Slot, ctx: _Context) -> tuple[ExerciseDecision, Exercise | None]:
@@ -425,12 +436,7 @@ def _due(exercise: Exercise, dose: Dose, ctx: _Context) -> tuple[bool, date]:
 
 def _decide_slot(slot: Slot, order: int, ctx: _Context) -> _Pick:
     catalog = ctx.catalog
-    family = catalog.ladder_ids[slot.ladder] | frozenset(
-        alt
-        for alt in catalog.ladder_alternatives[slot.ladder]
-        if catalog.by_id[alt].ladder not in ctx.slot_ladders
-    )
-    latest = ctx.history.latest_in(family)
+    latest = ctx.history.latest_in(catalog.slot_family(slot.ladder, ctx.slot_ladders))
     if latest is None or latest.result.exercise_id not in catalog.by_id:
         decision, exercise = _new_in_slot(slot, ctx)
     else:
@@ -451,11 +457,7 @@ def _decide_slot(slot: Slot, order: int, ctx: _Context) -> _Pick:
         return pick
     ctx.taken.add(exercise.id)
     pick.due, pick.next_due = _due(exercise, decision.dose, ctx)
-    th = catalog.thresholds
-    if exercise.category is not Category.HABIT:
-        pick.seconds = estimated_seconds(
-            decision.dose, exercise.dose.tempo_seconds, th.set_change_seconds.value
-        )
+    pick.seconds = round(decision.minutes * 60)
     return pick
 
 
@@ -660,7 +662,7 @@ def next_session(
         )
 
     kept.sort(key=lambda p: (_SECTION_ORDER[p.exercise.section] if p.exercise else 99, p.order))
-    decisions = tuple(_with_minutes(p.decision, p.seconds) for p in kept)
+    decisions = tuple(p.decision for p in kept)
     focus = (
         SessionFocus.FULL
         if any(p.exercise and p.exercise.hard for p in kept)
@@ -695,7 +697,3 @@ def next_session(
         trace=tuple(trace),
         summary=_summary(RecommendationStatus.OK, decisions, phase.id),
     )
-
-
-def _with_minutes(decision: ExerciseDecision, seconds: int) -> ExerciseDecision:
-    return replace(decision, minutes=round(seconds / 60, 1))

@@ -67,10 +67,6 @@ def next_day_pain_up(session: SessionRecord, th: Thresholds, baseline_pain: int)
     return session.next_day_pain > before + th.next_day_pain_rise_allowed.value
 
 
-def _neg(text: str) -> tuple[int, ...]:
-    return tuple(-ord(c) for c in text)
-
-
 class HistoryView:
     """An index over a history, built in one pass."""
 
@@ -106,17 +102,17 @@ class HistoryView:
         """Every time the exercise was given, newest first."""
         return self._by_exercise.get(exercise_id, [])
 
-    def latest_in(self, ids: frozenset[str]) -> Appearance | None:
-        """The most recent appearance of any of ``ids`` (a ladder and its alternatives)."""
+    def latest_in(self, ids: tuple[str, ...]) -> Appearance | None:
+        """The most recent appearance of any of ``ids`` (a ladder and its alternatives).
+
+        ``ids`` is ordered; on a tie (two of them in one session) the earlier id wins, so the
+        answer never depends on set iteration order.
+        """
         best: Appearance | None = None
+        by_exercise = self._by_exercise
         for exercise_id in ids:
-            found = self._by_exercise.get(exercise_id)
-            if not found:
-                continue
-            # Ties (two family members in one session) go to the smaller id, so the answer
-            # does not depend on set iteration order (which varies between processes).
-            key = (found[0].session.date, _neg(exercise_id))
-            if best is None or key > (best.session.date, _neg(best.result.exercise_id)):
+            found = by_exercise.get(exercise_id)
+            if found and (best is None or found[0].session.date > best.session.date):
                 best = found[0]
         return best
 

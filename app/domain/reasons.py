@@ -145,8 +145,8 @@ def reason(
 ) -> Reason:
     """Build a ``Reason`` whose message is the code's template filled with ``values``."""
     return Reason(
-        code=code.value,
-        message=MESSAGES[code].format(**values),
+        code=code,  # a StrEnum member is the code string itself
+        message=MESSAGES[code].format(**values) if values else MESSAGES[code],
         rule=rule,
         thresholds=thresholds,
     )

@@ -8,10 +8,9 @@ network: "today" is always an argument.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any
 
 __all__ = [
     "AbilityLevel",
@@ -256,17 +255,32 @@ class Dose:
         """The current value of a dose variable (``variant`` has none)."""
         if variable is DoseVariable.VARIANT:
             return None
-        value: float | None = getattr(self, variable.value)
+        value: float | None = getattr(self, variable)
         return value
 
     def with_value(self, variable: DoseVariable, value: float) -> Dose:
         """A copy with one variable set (load in kilograms, everything else whole numbers)."""
-        if variable is DoseVariable.VARIANT:
+        sets, reps, hold, duration = self.sets, self.reps, self.hold_seconds, self.duration_seconds
+        load, per_week, per_day = self.load_kg, self.per_week, self.per_day
+        if variable is DoseVariable.LOAD_KG:
+            load = float(value)
+        elif variable is DoseVariable.REPS:
+            reps = int(value)
+        elif variable is DoseVariable.HOLD_SECONDS:
+            hold = int(value)
+        elif variable is DoseVariable.DURATION_SECONDS:
+            duration = int(value)
+        elif variable is DoseVariable.SETS:
+            sets = int(value)
+        elif variable is DoseVariable.PER_WEEK:
+            per_week = int(value)
+        elif variable is DoseVariable.PER_DAY:
+            per_day = int(value)
+        else:
             raise ValueError("a variant is not a dose value")
-        changes: dict[str, Any] = {
-            variable.value: float(value) if variable is DoseVariable.LOAD_KG else int(value)
-        }
-        return replace(self, **changes)
+        return Dose(
+            sets, reps, hold, duration, load, self.per_side, self.rest_seconds, per_week, per_day
+        )
 
     def covers(self, target: Dose) -> bool:
         """True when this (performed) dose reached every part of ``target`` (prescribed)."""

@@ -17,32 +17,73 @@ from app.settings import Settings
 
 # The progression ladders the clinical rules name (section 7), with their minimum length.
 CLINICAL_LADDERS = {
-    "glute-bridge": 6, "front-plank": 5, "side-plank": 4, "bird-dog": 5, "curl-up": 3,
-    "dead-bug": 5, "clamshell": 5, "squat": 4, "hip-hinge": 4, "prone-press-up": 5,
-    "sciatic-nerve-glide": 3, "chin-tuck": 4, "wall-angel": 4, "band-row": 4,
+    "glute-bridge": 6,
+    "front-plank": 5,
+    "side-plank": 4,
+    "bird-dog": 5,
+    "curl-up": 3,
+    "dead-bug": 5,
+    "clamshell": 5,
+    "squat": 4,
+    "hip-hinge": 4,
+    "prone-press-up": 5,
+    "sciatic-nerve-glide": 3,
+    "chin-tuck": 4,
+    "wall-angel": 4,
+    "band-row": 4,
 }
 
 # Every kind of exercise the source article names, by the catalog id that covers it.
 ARTICLE_KINDS = {
-    "aerobic warm-up: walking, marching, cycling": ["easy-walk", "marching-on-the-spot",
-                                                    "stationary-cycling"],
-    "dynamic stretches": ["leg-swing-front-back", "lunge-with-twist", "shoulder-circles",
-                          "cat-cow"],
-    "static stretches": ["prone-press-up", "seated-butterfly", "seated-spinal-twist",
-                         "standing-hamstring-stretch", "supine-figure-four",
-                         "half-kneeling-hip-flexor", "doorway-chest-stretch", "childs-pose",
-                         "single-knee-to-chest"],
+    "aerobic warm-up: walking, marching, cycling": [
+        "easy-walk",
+        "marching-on-the-spot",
+        "stationary-cycling",
+    ],
+    "dynamic stretches": [
+        "leg-swing-front-back",
+        "lunge-with-twist",
+        "shoulder-circles",
+        "cat-cow",
+    ],
+    "static stretches": [
+        "prone-press-up",
+        "seated-butterfly",
+        "seated-spinal-twist",
+        "standing-hamstring-stretch",
+        "supine-figure-four",
+        "half-kneeling-hip-flexor",
+        "doorway-chest-stretch",
+        "childs-pose",
+        "single-knee-to-chest",
+    ],
     "isometrics": ["abdominal-brace-lying", "front-plank", "side-plank", "clamshell-band"],
-    "dynamic strength": ["glute-bridge", "single-leg-bridge-band", "loaded-hip-thrust",
-                         "bodyweight-squat", "bodyweight-hip-hinge", "standing-band-row",
-                         "bird-dog", "dead-bug"],
+    "dynamic strength": [
+        "glute-bridge",
+        "single-leg-bridge-band",
+        "loaded-hip-thrust",
+        "bodyweight-squat",
+        "bodyweight-hip-hinge",
+        "standing-band-row",
+        "bird-dog",
+        "dead-bug",
+    ],
     "functional retraining": ["floor-lift-hip-hinge", "two-bag-carry"],
     "core stabilisation": ["curl-up-head-lift", "pelvic-floor-lying"],
     "nerve glides": ["sciatic-slider-supine", "sciatic-tensioner"],
-    "balance": ["single-leg-stance", "tandem-stance", "tandem-walk",
-                "single-leg-stance-eyes-closed"],
-    "posture work": ["chin-tuck", "wall-angel", "posture-check", "movement-break",
-                     "lift-from-step-height"],
+    "balance": [
+        "single-leg-stance",
+        "tandem-stance",
+        "tandem-walk",
+        "single-leg-stance-eyes-closed",
+    ],
+    "posture work": [
+        "chin-tuck",
+        "wall-angel",
+        "posture-check",
+        "movement-break",
+        "lift-from-step-height",
+    ],
     "relaxation and breathing": ["diaphragmatic-breathing", "gentle-yoga-flow"],
 }
 
@@ -68,7 +109,8 @@ def test_every_kind_the_article_names_is_in_the_catalog(catalog: Catalog, kind: 
 @pytest.mark.parametrize("aim", [Aim.STRENGTH, Aim.FLEXIBILITY, Aim.ENDURANCE, Aim.BALANCE])
 def test_each_aim_has_its_own_progression(catalog: Catalog, aim: Aim) -> None:
     ladders = {
-        name for name, steps in catalog.ladders.items()
+        name
+        for name, steps in catalog.ladders.items()
         if len(steps) >= 2 and all(aim in e.aims for e in steps)
     }
     assert ladders, f"no ladder of two or more levels serves {aim.value} throughout"
@@ -89,8 +131,11 @@ def test_every_exercise_is_rated_for_each_condition_and_explains_cautions(
 
 
 def test_each_profile_contraindication_rules_something_out(catalog: Catalog) -> None:
-    for item in (Contraindication.PREGNANCY, Contraindication.OSTEOPOROSIS,
-                 Contraindication.RECENT_SPINAL_SURGERY):
+    for item in (
+        Contraindication.PREGNANCY,
+        Contraindication.OSTEOPOROSIS,
+        Contraindication.RECENT_SPINAL_SURGERY,
+    ):
         assert any(
             e.contraindications.get(item) and e.contraindications[item].level == "avoid"
             for e in catalog.exercises
@@ -104,7 +149,8 @@ def test_sciatica_avoids_neural_tension_hamstring_stretching(catalog: Catalog) -
 
 def test_every_threshold_has_a_unit_and_a_source(catalog: Catalog) -> None:
     for name, threshold in catalog.thresholds:
-        assert threshold.unit.strip() and threshold.source.strip(), name
+        assert threshold.unit.strip(), name
+        assert threshold.source.strip(), name
 
 
 def _copy_data(tmp_path: Path) -> Path:
@@ -153,7 +199,10 @@ def test_the_service_refuses_to_start_on_an_invalid_catalog(tmp_path: Path) -> N
     doc["red_flags"] = doc["red_flags"][1:]
     path.write_text(yaml.safe_dump(doc))
     app = create_app(Settings(catalog_dir=data))
-    with pytest.raises(CatalogError, match="red_flags must describe every RedFlag"), TestClient(app):
+    with (
+        pytest.raises(CatalogError, match="red_flags must describe every RedFlag"),
+        TestClient(app),
+    ):
         pass
 
 

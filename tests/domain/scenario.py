@@ -51,8 +51,15 @@ CASES_DIR = Path(__file__).with_name("cases")
 def load_case(path: Path) -> dict[str, Any]:
     case = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(case, dict), f"{path.name}: a case is a mapping"
-    unknown = set(case) - {"description", "today", "profile", "condition", "history",
-                           "simulate", "expect"}
+    unknown = set(case) - {
+        "description",
+        "today",
+        "profile",
+        "condition",
+        "history",
+        "simulate",
+        "expect",
+    }
     assert not unknown, f"{path.name}: unknown keys {sorted(unknown)}"
     return case
 
@@ -98,22 +105,30 @@ def simulate(case: dict[str, Any], catalog: Catalog, today: date) -> tuple[Sessi
             }[mode]
             if not completed:
                 performed = None
-            results.append(ExerciseResult(
-                exercise_id=decision.exercise_id, prescribed=decision.dose,
-                performed=performed, completed=completed and performed is not None, **fields,
-            ))
+            results.append(
+                ExerciseResult(
+                    exercise_id=decision.exercise_id,
+                    prescribed=decision.dose,
+                    performed=performed,
+                    completed=completed and performed is not None,
+                    **fields,
+                )
+            )
         session_change = step.get("symptom_change")
-        history.append(SessionRecord(
-            date=day,
-            exercises=tuple(results),
-            completed=completed,
-            pain_before=step.get("pain_before"),
-            pain_after=step.get("pain_after"),
-            next_day_pain=step.get("next_day_pain"),
-            symptom_change=SymptomChange(session_change) if session_change else
-            SymptomChange.STABLE,
-            new_numbness_or_tingling=bool(step.get("new_numbness_or_tingling", False)),
-        ))
+        history.append(
+            SessionRecord(
+                date=day,
+                exercises=tuple(results),
+                completed=completed,
+                pain_before=step.get("pain_before"),
+                pain_after=step.get("pain_after"),
+                next_day_pain=step.get("next_day_pain"),
+                symptom_change=SymptomChange(session_change)
+                if session_change
+                else SymptomChange.STABLE,
+                new_numbness_or_tingling=bool(step.get("new_numbness_or_tingling", False)),
+            )
+        )
     return tuple(history)
 
 
@@ -167,8 +182,10 @@ def check(rec: Recommendation, expect: dict[str, Any]) -> list[str]:
             got = sorted(f.value for f in rec.referral.flags) if rec.referral else []
             want(got == sorted(value), f"referral flags {got} != {sorted(value)}")
         elif key == "clinician_review":
-            want(rec.clinician_review.required == value,
-                 f"clinician_review {rec.clinician_review.required} != {value}")
+            want(
+                rec.clinician_review.required == value,
+                f"clinician_review {rec.clinician_review.required} != {value}",
+            )
         elif key == "phase":
             got = rec.programme.phase.value if rec.programme else None
             want(got == value, f"phase {got} != {value}")
@@ -226,11 +243,15 @@ def check(rec: Recommendation, expect: dict[str, Any]) -> list[str]:
                     bad.append(f"{exercise_id} missing from the session")
                     continue
                 if "change" in spec:
-                    want(d.change.value == spec["change"],
-                         f"{exercise_id} change {d.change.value} != {spec['change']}")
+                    want(
+                        d.change.value == spec["change"],
+                        f"{exercise_id} change {d.change.value} != {spec['change']}",
+                    )
                 for code in spec.get("reasons", []):
-                    want(code in {r.code for r in d.reasons},
-                         f"{exercise_id} lacks reason {code} ({[r.code for r in d.reasons]})")
+                    want(
+                        code in {r.code for r in d.reasons},
+                        f"{exercise_id} lacks reason {code} ({[r.code for r in d.reasons]})",
+                    )
                 for field, number in spec.get("dose", {}).items():
                     got = getattr(d.dose, field)
                     want(got == number, f"{exercise_id} dose {field} {got} != {number}")

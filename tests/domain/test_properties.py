@@ -40,8 +40,7 @@ from app.domain.types import (
 CATALOG = default_catalog()
 TODAY = date(2026, 11, 24)
 EXERCISE_IDS = sorted(CATALOG.by_id)
-SETTINGS = settings(max_examples=150, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 pain = st.integers(0, 10)
 maybe_pain = st.none() | pain
@@ -126,7 +125,8 @@ def test_an_applicable_red_flag_refers_and_gives_no_exercise(profile, condition,
     if flags:
         assert rec.status is RecommendationStatus.REFER
         assert rec.exercises == ()
-        assert rec.referral is not None and set(rec.referral.flags) == set(flags)
+        assert rec.referral is not None
+        assert set(rec.referral.flags) == set(flags)
     else:
         # Only minor trauma without fracture risk is not a red flag on its own.
         assert condition.red_flags == {RedFlag.MINOR_TRAUMA}
@@ -198,8 +198,12 @@ def test_every_dose_is_within_bounds_and_every_exercise_fits_the_person(
 
 
 @SETTINGS
-@given(profiles, conditions(st.frozensets(st.sampled_from(RedFlag), max_size=1)), histories(),
-       st.randoms(use_true_random=False))
+@given(
+    profiles,
+    conditions(st.frozensets(st.sampled_from(RedFlag), max_size=1)),
+    histories(),
+    st.randoms(use_true_random=False),
+)
 def test_the_same_inputs_give_the_same_output_in_any_history_order(
     profile, condition, history, rng: random.Random
 ):
@@ -214,12 +218,18 @@ def test_the_same_inputs_give_the_same_output_in_any_history_order(
 # Realistic histories: sessions the engine itself prescribed, all green, so that progression
 # is really on the table; then the last one goes wrong in one of the ways that must stop it.
 
-FLARES = ("pain_during", "next_day_pain", "peripheralising_exercise", "peripheralising_session",
-          "numbness")
+FLARES = (
+    "pain_during",
+    "next_day_pain",
+    "peripheralising_exercise",
+    "peripheralising_session",
+    "numbness",
+)
 
 
-def _green_history(profile: Profile, condition: Condition, sessions: int, gap: int,
-                   flare: str | None) -> tuple[SessionRecord, ...]:
+def _green_history(
+    profile: Profile, condition: Condition, sessions: int, gap: int, flare: str | None
+) -> tuple[SessionRecord, ...]:
     history: list[SessionRecord] = []
     for index in range(sessions):
         day = TODAY - timedelta(days=gap * (sessions - index))
@@ -229,20 +239,31 @@ def _green_history(profile: Profile, condition: Condition, sessions: int, gap: i
         for position, decision in enumerate(plan.exercises):
             assert decision.dose is not None
             hit = last and position == 0
-            results.append(ExerciseResult(
-                exercise_id=decision.exercise_id, prescribed=decision.dose,
-                performed=decision.dose, pain_during=7 if hit and flare == "pain_during" else 1,
-                pain_after=1, effort=4,
+            results.append(
+                ExerciseResult(
+                    exercise_id=decision.exercise_id,
+                    prescribed=decision.dose,
+                    performed=decision.dose,
+                    pain_during=7 if hit and flare == "pain_during" else 1,
+                    pain_after=1,
+                    effort=4,
+                    symptom_change=SymptomChange.PERIPHERALISING
+                    if hit and flare == "peripheralising_exercise"
+                    else SymptomChange.STABLE,
+                )
+            )
+        history.append(
+            SessionRecord(
+                date=day,
+                exercises=tuple(results),
+                pain_before=2,
+                next_day_pain=5 if last and flare == "next_day_pain" else 2,
                 symptom_change=SymptomChange.PERIPHERALISING
-                if hit and flare == "peripheralising_exercise" else SymptomChange.STABLE,
-            ))
-        history.append(SessionRecord(
-            date=day, exercises=tuple(results), pain_before=2,
-            next_day_pain=5 if last and flare == "next_day_pain" else 2,
-            symptom_change=SymptomChange.PERIPHERALISING
-            if last and flare == "peripheralising_session" else SymptomChange.STABLE,
-            new_numbness_or_tingling=last and flare == "numbness",
-        ))
+                if last and flare == "peripheralising_session"
+                else SymptomChange.STABLE,
+                new_numbness_or_tingling=last and flare == "numbness",
+            )
+        )
     return tuple(history)
 
 
@@ -261,9 +282,11 @@ def test_a_flare_after_green_sessions_stops_every_progression(
     if flare != "pain_during":
         assert rec.clinician_review.required or flare == "next_day_pain"
     # Control: the same history without the flare is one that can progress.
-    assert without.status is not RecommendationStatus.OK or any(
-        d.change is Change.PROGRESSED for d in without.exercises
-    ) or all(d.change is not Change.PROGRESSED for d in rec.exercises)
+    assert (
+        without.status is not RecommendationStatus.OK
+        or any(d.change is Change.PROGRESSED for d in without.exercises)
+        or all(d.change is not Change.PROGRESSED for d in rec.exercises)
+    )
 
 
 def test_green_histories_do_progress_so_the_flare_property_is_not_vacuous():
