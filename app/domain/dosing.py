@@ -93,9 +93,27 @@ def _clamp(value: float | None, bound: Bound | None) -> float | None:
     return min(max(value, bound.min), bound.max)
 
 
+def _fits(value: float | None, bound: Bound | None) -> bool:
+    if bound is None:
+        return value is None
+    return value is not None and bound.min <= value <= bound.max
+
+
 def clamp_dose(dose: Dose, bounds: DoseBounds) -> Dose:
     """Bring a dose (for example one logged under an older ruleset) inside today's bounds."""
     t = bounds.template
+    if (
+        t.sets.min <= dose.sets <= t.sets.max
+        and t.per_week.min <= dose.per_week <= t.per_week.max
+        and _fits(dose.reps, t.reps)
+        and _fits(dose.hold_seconds, bounds.hold)
+        and _fits(dose.duration_seconds, t.duration_seconds)
+        and _fits(dose.load_kg, t.load_kg)
+        and (dose.per_day == 1 if t.per_day is None else _fits(dose.per_day, t.per_day))
+        and dose.per_side == t.per_side
+        and dose.rest_seconds == t.rest_seconds
+    ):
+        return dose  # the usual case: the dose we prescribed last time
     load = _clamp(dose.load_kg, t.load_kg)
     per_day = _clamp(dose.per_day, t.per_day)
     return Dose(
@@ -116,9 +134,10 @@ def _opt_int(value: float | None) -> int | None:
 
 
 def _load_step(current: float, bound: Bound, th: Thresholds) -> float:
-    # ACSM: 2-10 % per step; never less than half a kilo, the smallest common plate.
-    cap = current * th.load_step_max_pct.value / 100
-    return max(0.5, min(bound.step, cap))
+    # ACSM: 2-10 % per step. Loads come in half-kilo steps, so the step is floored to one,
+    # and never less than half a kilo (the smallest common plate).
+    raw = min(bound.step, current * th.load_step_max_pct.value / 100)
+    return max(0.5, math.floor(raw * 2) / 2)
 
 
 def raise_one_variable(
@@ -161,26 +180,38 @@ def raise_one_variable(
 
 
 def lower_one_variable(dose: Dose, bounds: DoseBounds) -> StepUp | None:
-    """Lower the last-progressed variable (reverse progression order) one step, or ``None``."""
-    for variable in reversed(bounds.template.progression):
-        if variable is DoseVariable.VARIANT:
-            continue
-        bound = bounds.bound(variable)
-        current = dose.value(variable)
-        if bound is None or current is None or current <= bound.min:
-            continue
-        after: float
-        if variable is DoseVariable.LOAD_KG:
-            after = round(max(current - bound.step, bound.min), 1)
-        else:
-            after = int(max(current - bound.step, bound.min))
-        return StepUp(
-            variable=variable,
-            dose=dose.with_value(variable, after),
-            before=current,
-            after=after,
-        )
-    return None
+    """Step one variable down: undo the latest progression, else ease the volume.
+
+    The latest progression is the last variable, in progression order, that sits above its
+    starting value. With none above its start, the first variable above its floor is eased
+    (reps or hold before sets before load), never frequency first. ``None`` at the floor.
+    """
+    order = [v for v in bounds.template.progression if v is not DoseVariable.VARIANT]
+    frequency = (DoseVariable.PER_WEEK, DoseVariable.PER_DAY)
+    raised = [v for v in order if _above(dose, bounds, v, "start")]
+    eased = [v for v in order if v not in frequency and _above(dose, bounds, v, "min")]
+    candidates = raised[-1:] or eased[:1]
+    if not candidates:
+        return None
+    variable = candidates[0]
+    bound = bounds.bound(variable)
+    current = dose.value(variable)
+    assert bound is not None
+    assert current is not None
+    after: float
+    if variable is DoseVariable.LOAD_KG:
+        after = round(max(current - bound.step, bound.min), 1)
+    else:
+        after = int(max(current - bound.step, bound.min))
+    return StepUp(
+        variable=variable, dose=dose.with_value(variable, after), before=current, after=after
+    )
+
+
+def _above(dose: Dose, bounds: DoseBounds, variable: DoseVariable, which: str) -> bool:
+    bound = bounds.bound(variable)
+    current = dose.value(variable)
+    return bound is not None and current is not None and current > getattr(bound, which)
 
 
 def weekly_volume(dose: Dose) -> float:

@@ -156,7 +156,10 @@ def _fit_to_person(
     exercise: Exercise, ctx: _Context, *, avoid_direction: str | None = None
 ) -> tuple[Exercise | None, list[Reason]]:
     """The exercise if the person can do it, else an easier one of its ladder, else an
-    alternative from another ladder that no slot uses; ``None`` when nothing fits."""
+    alternative from another ladder that no slot uses; ``None`` when nothing fits.
+
+    With ``avoid_direction`` (symptoms spread with that direction) the exercise itself and
+    its ladder are skipped and only neutral-spine alternatives qualify."""
     blocked = _unavailable(exercise, ctx)
     if blocked is None and exercise.spinal_direction != avoid_direction:
         return exercise, []
@@ -168,10 +171,12 @@ def _fit_to_person(
                 return lower, why
     for alt_id in exercise.alternatives:
         alt = ctx.catalog.by_id[alt_id]
+        # After spreading symptoms only a neutral-spine swap will do: the opposite direction
+        # would be a guess at a preference nobody has tested.
         if (
             alt.id not in ctx.taken
             and alt.ladder not in ctx.slot_ladders
-            and alt.spinal_direction != avoid_direction
+            and (avoid_direction is None or alt.spinal_direction == "neutral")
             and _unavailable(alt, ctx) is None
         ):
             return alt, why
@@ -367,6 +372,8 @@ def _existing_in_slot(
         dose=dose,
         bounds=bounds,
         appearances=ctx.history.appearances(exercise.id),
+        latest=latest,
+        th=th,
         slot=slot,
         phase=ctx.phase,
         condition=ctx.condition,
@@ -403,6 +410,14 @@ def _existing_in_slot(
         chosen, new_dose, change = capped, _dose_for(capped, ctx), Change.REGRESSED
 
     fitted, why = _fit_to_person(chosen, ctx)
+    if fitted is None and chosen.ladder != slot.ladder:
+        # A swap from another ladder that no longer fits: go back to the slot's own ladder.
+        home = catalog.at_level(slot.ladder, min(slot.start[ctx.profile.ability], slot.max_level))
+        if home is not None and home.id not in ctx.taken:
+            back, back_why = _fit_to_person(home, ctx)
+            if back is not None:
+                fitted, why = back, [w for w in why if w.code != ReasonCode.NO_SAFE_OPTION]
+                why.extend(back_why)
     if fitted is None:
         return _decision(exercise, None, Change.REMOVED, [*reasons, *why], ctx, latest), None
     if fitted is not chosen:
@@ -437,9 +452,27 @@ def _due(exercise: Exercise, dose: Dose, ctx: _Context) -> tuple[bool, date]:
 def _decide_slot(slot: Slot, order: int, ctx: _Context) -> _Pick:
     catalog = ctx.catalog
     latest = ctx.history.latest_in(catalog.slot_family(slot.ladder, ctx.slot_ladders))
+    next_due: date | None = None
     if latest is None or latest.result.exercise_id not in catalog.by_id:
         decision, exercise = _new_in_slot(slot, ctx)
     else:
+        current = catalog.by_id[latest.result.exercise_id]
+        due, next_due = _due(current, latest.result.prescribed, ctx)
+        if not due and current.id not in ctx.taken:
+            # Resting between loading days: no rule runs, the exercise waits for its day.
+            ctx.taken.add(current.id)
+            resting = ExerciseDecision(
+                exercise_id=current.id,
+                name=current.name,
+                section=current.section,
+                change=Change.MAINTAINED,
+                reasons=(),
+                dose=latest.result.prescribed,
+                previous_exercise_id=current.id,
+                ladder=current.ladder,
+                level=current.level,
+            )
+            return _Pick(slot, order, resting, current, due=False, next_due=next_due)
         decision, exercise = _existing_in_slot(slot, latest, ctx)
     pick = _Pick(slot=slot, order=order, decision=decision, exercise=exercise)
     if exercise is None or decision.dose is None:
@@ -456,7 +489,14 @@ def _decide_slot(slot: Slot, order: int, ctx: _Context) -> _Pick:
         pick.exercise = None
         return pick
     ctx.taken.add(exercise.id)
-    pick.due, pick.next_due = _due(exercise, decision.dose, ctx)
+    if (
+        latest is not None
+        and exercise.id == latest.result.exercise_id
+        and (decision.dose.per_week == latest.result.prescribed.per_week)
+    ):
+        pick.next_due = next_due  # same exercise and frequency: the check above stands
+    else:
+        pick.due, pick.next_due = _due(exercise, decision.dose, ctx)
     pick.seconds = round(decision.minutes * 60)
     return pick
 

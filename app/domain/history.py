@@ -94,7 +94,11 @@ class HistoryView:
                 if self.last_completed is None:
                     self.last_completed = session
             for result in session.exercises:
-                by_exercise.setdefault(result.exercise_id, []).append(Appearance(session, result))
+                seen = by_exercise.get(result.exercise_id)
+                if seen is None:
+                    by_exercise[result.exercise_id] = [Appearance(session, result)]
+                else:
+                    seen.append(Appearance(session, result))
         self._by_exercise = by_exercise  # newest first
         self.first_date = self.sessions[0].date if self.sessions else None
 

@@ -60,6 +60,8 @@ class ExerciseState:
     dose: Dose
     bounds: DoseBounds
     appearances: list[Appearance]  # newest first
+    latest: Appearance  # appearances[0], or the alternative the slot was last swapped to
+    th: Thresholds
     slot: Slot
     phase: Phase
     condition: Condition
@@ -67,14 +69,6 @@ class ExerciseState:
     catalog: Catalog
     signals: SessionSignals
     today: date
-
-    @property
-    def th(self) -> Thresholds:
-        return self.catalog.thresholds
-
-    @property
-    def latest(self) -> Appearance:
-        return self.appearances[0]
 
 
 def dose_key(dose: Dose) -> tuple[object, ...]:

@@ -284,17 +284,17 @@ class Dose:
 
     def covers(self, target: Dose) -> bool:
         """True when this (performed) dose reached every part of ``target`` (prescribed)."""
-        return (
-            self.sets >= target.sets
-            and _at_least(self.reps, target.reps)
-            and _at_least(self.hold_seconds, target.hold_seconds)
-            and _at_least(self.duration_seconds, target.duration_seconds)
-            and _at_least(self.load_kg, target.load_kg)
-        )
-
-
-def _at_least(done: float | None, asked: float | None) -> bool:
-    return asked is None or (done is not None and done >= asked)
+        if self.sets < target.sets:
+            return False
+        for done, asked in (
+            (self.reps, target.reps),
+            (self.hold_seconds, target.hold_seconds),
+            (self.duration_seconds, target.duration_seconds),
+            (self.load_kg, target.load_kg),
+        ):
+            if asked is not None and (done is None or done < asked):
+                return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)
