@@ -340,6 +340,7 @@ _RESPONSE_EXAMPLE: dict[str, Any] = {
     "removed": [],
     "total_minutes": 14.5,
     "referral": None,
+    "status_reasons": [],
     "avoid": [],
     "safety_notes": [],
     "clinician_review": {"required": False, "reasons": []},
@@ -368,6 +369,7 @@ class RecommendationOut(_Response):
     removed: list[ExerciseDecisionOut] = Field(description="Left out today, with reasons.")
     total_minutes: float
     referral: ReferralOut | None
+    status_reasons: list[ReasonOut] = Field(description="Why the status is refer or rest.")
     avoid: list[AvoidItemOut]
     safety_notes: list[str]
     clinician_review: ClinicianReviewOut

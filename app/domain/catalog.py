@@ -376,8 +376,11 @@ class Catalog(_Frozen):
         return {}
 
     def slot_family(self, ladder: str, slot_ladders: frozenset[str]) -> tuple[str, ...]:
-        """A slot's ladder plus the alternatives it may have been swapped for: those whose
-        own ladder is not another slot of the same phase. Memoised per phase shape."""
+        """A slot's ladder plus the alternatives it may have been swapped for.
+
+        ``slot_ladders`` are every ladder the condition's protocol uses in any phase: an
+        alternative from one of those is that slot's own exercise, not a swap, so it never
+        takes over another slot when the phase changes. Memoised per protocol."""
         key = (ladder, slot_ladders)
         family = self._families.get(key)
         if family is None:
@@ -401,6 +404,14 @@ class Catalog(_Frozen):
                         seen.setdefault(alt, None)
             out[name] = tuple(seen)
         return out
+
+    @cached_property
+    def protocol_ladders(self) -> dict[ConditionKind, frozenset[str]]:
+        """Every ladder a condition's protocol uses, across all its phases."""
+        return {
+            p.kind: frozenset(s.ladder for phase in p.phases for s in phase.slots)
+            for p in self.protocols
+        }
 
     @cached_property
     def protocol_for(self) -> dict[ConditionKind, ConditionProtocol]:

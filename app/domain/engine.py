@@ -153,30 +153,29 @@ def _unavailable(exercise: Exercise, ctx: _Context) -> Reason | None:
 
 
 def _fit_to_person(
-    exercise: Exercise, ctx: _Context, *, avoid_direction: str | None = None
+    exercise: Exercise, ctx: _Context, *, swap_only: bool = False, neutral_only: bool = False
 ) -> tuple[Exercise | None, list[Reason]]:
     """The exercise if the person can do it, else an easier one of its ladder, else an
     alternative from another ladder that no slot uses; ``None`` when nothing fits.
 
-    With ``avoid_direction`` (symptoms spread with that direction) the exercise itself and
-    its ladder are skipped and only neutral-spine alternatives qualify."""
-    blocked = _unavailable(exercise, ctx)
-    if blocked is None and exercise.spinal_direction != avoid_direction:
+    ``swap_only`` skips the exercise and its ladder (it was not tolerated);
+    ``neutral_only`` accepts only neutral-spine alternatives (symptoms spread with its
+    direction, and the opposite direction would be a guess nobody has tested)."""
+    blocked = None if swap_only else _unavailable(exercise, ctx)
+    if not swap_only and blocked is None:
         return exercise, []
     why = [blocked] if blocked is not None else []
-    if avoid_direction is None:
+    if not swap_only:
         for level in range(exercise.level - 1, 0, -1):
             lower = ctx.catalog.at_level(exercise.ladder, level)
             if lower is not None and lower.id not in ctx.taken and _unavailable(lower, ctx) is None:
                 return lower, why
     for alt_id in exercise.alternatives:
         alt = ctx.catalog.by_id[alt_id]
-        # After spreading symptoms only a neutral-spine swap will do: the opposite direction
-        # would be a guess at a preference nobody has tested.
         if (
             alt.id not in ctx.taken
             and alt.ladder not in ctx.slot_ladders
-            and (avoid_direction is None or alt.spinal_direction == "neutral")
+            and (not neutral_only or alt.spinal_direction == "neutral")
             and _unavailable(alt, ctx) is None
         ):
             return alt, why
@@ -217,6 +216,27 @@ def _decision(
     ctx: _Context,
     previous: Appearance | None = None,
 ) -> ExerciseDecision:
+    th = ctx.catalog.thresholds
+    if (
+        change is not Change.REMOVED
+        and exercise.category is Category.STATIC_STRETCH
+        and ctx.profile.age >= th.older_adult_age.value
+    ):
+        reasons = [
+            *reasons,
+            reason(
+                ReasonCode.STRETCH_HOLD_FOR_AGE,
+                "hold_stretches_longer_for_older_adults",
+                (
+                    "older_adult_age",
+                    "older_stretch_hold_min_seconds",
+                    "older_stretch_hold_max_seconds",
+                ),
+                low=int(th.older_stretch_hold_min_seconds.value),
+                high=int(th.older_stretch_hold_max_seconds.value),
+                age=int(th.older_adult_age.value),
+            ),
+        ]
     return ExerciseDecision(
         exercise_id=exercise.id,
         name=exercise.name,
@@ -301,6 +321,10 @@ def _apply(
                         phase=ctx.phase.value,
                     )
                 )
+            elif harder is not None:
+                blocked = _unavailable(harder, ctx)
+                if blocked is not None:
+                    reasons.append(blocked)
             step = raise_one_variable(dose, bounds, th, skip_variant=True)
         if isinstance(step, StepUp):
             capped = check_volume_cap(state, step.dose)
@@ -318,7 +342,12 @@ def _apply(
         lower = _step_down_level(exercise, ctx)
         if lower is not None:
             return lower, _dose_for(lower, ctx), Change.REGRESSED
-        return exercise, dose, Change.MAINTAINED
+        # Not tolerated even at its easiest: never repeat it unchanged, swap it or drop it.
+        swap, why = _fit_to_person(exercise, ctx, swap_only=True)
+        reasons.extend(why)
+        if swap is None:
+            return None, None, Change.REMOVED
+        return swap, _dose_for(swap, ctx), Change.SUBSTITUTED
     if action is Action.STEP_BACK_LEVEL:
         lower = _step_down_level(exercise, ctx)
         if lower is not None:
@@ -331,7 +360,7 @@ def _apply(
         lower = _step_down_level(exercise, ctx)
         if lower is not None:
             return lower, _dose_for(lower, ctx), Change.REGRESSED
-        swap, why = _fit_to_person(exercise, ctx, avoid_direction=exercise.spinal_direction)
+        swap, why = _fit_to_person(exercise, ctx, swap_only=True, neutral_only=True)
         reasons.extend(why)
         if swap is None:
             return None, None, Change.REMOVED
@@ -421,6 +450,7 @@ def _existing_in_slot(
     if fitted is None:
         return _decision(exercise, None, Change.REMOVED, [*reasons, *why], ctx, latest), None
     if fitted is not chosen:
+        reasons = [r for r in reasons if not r.code.startswith("progress_")]
         reasons.extend(why)
         new_dose = _dose_for(fitted, ctx)
         change = Change.SUBSTITUTED
@@ -451,7 +481,8 @@ def _due(exercise: Exercise, dose: Dose, ctx: _Context) -> tuple[bool, date]:
 
 def _decide_slot(slot: Slot, order: int, ctx: _Context) -> _Pick:
     catalog = ctx.catalog
-    latest = ctx.history.latest_in(catalog.slot_family(slot.ladder, ctx.slot_ladders))
+    family = catalog.slot_family(slot.ladder, catalog.protocol_ladders[ctx.condition.kind])
+    latest = ctx.history.latest_in(family)
     next_due: date | None = None
     if latest is None or latest.result.exercise_id not in catalog.by_id:
         decision, exercise = _new_in_slot(slot, ctx)
@@ -580,6 +611,7 @@ def next_session(
             today=today,
             ruleset_version=version,
             referral=referral,
+            status_reasons=referral.reasons,
             avoid=avoid,
             safety_notes=(referral.message,),
             clinician_review=ClinicianReview(True, referral.reasons),
@@ -590,7 +622,10 @@ def next_session(
     view = HistoryView(history, catalog)
     th = catalog.thresholds
     direction, direction_reason = effective_direction(profile, condition, catalog)
-    phase_index, phase_step = select_phase(protocol, condition, view, today)
+    signals = session_signals(view, th, condition.baseline_pain, today)
+    phase_index, phase_step = select_phase(
+        protocol, condition, view, today, flared=signals.flared or signals.alert_in_last
+    )
     trace.append(phase_step)
     phase = protocol.phases[phase_index]
     slots = active_slots(phase, direction)
@@ -599,7 +634,7 @@ def next_session(
         condition=condition,
         catalog=catalog,
         history=view,
-        signals=session_signals(view, th, condition.baseline_pain, today),
+        signals=signals,
         today=today,
         phase=phase.id,
         direction=direction,
@@ -698,7 +733,11 @@ def next_session(
         )
         trace.append(TraceStep("schedule_rest_days", "session", "rest", why.code))
         return replace(
-            base, status=RecommendationStatus.REST, trace=tuple(trace), summary=why.message
+            base,
+            status=RecommendationStatus.REST,
+            status_reasons=(why,),
+            trace=tuple(trace),
+            summary=why.message,
         )
 
     kept.sort(key=lambda p: (_SECTION_ORDER[p.exercise.section] if p.exercise else 99, p.order))

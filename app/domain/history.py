@@ -77,6 +77,7 @@ class HistoryView:
         "first_date",
         "last",
         "last_completed",
+        "previous_completed",
         "sessions",
     )
 
@@ -86,6 +87,7 @@ class HistoryView:
         self.catalog = catalog
         self.last = self.sessions[-1] if self.sessions else None
         self.last_completed: SessionRecord | None = None
+        self.previous_completed: SessionRecord | None = None
         self.completed_sessions = 0
         by_exercise: dict[str, list[Appearance]] = {}
         for session in reversed(self.sessions):
@@ -93,6 +95,8 @@ class HistoryView:
                 self.completed_sessions += 1
                 if self.last_completed is None:
                     self.last_completed = session
+                elif self.previous_completed is None:
+                    self.previous_completed = session
             for result in session.exercises:
                 seen = by_exercise.get(result.exercise_id)
                 if seen is None:
@@ -128,10 +132,14 @@ class HistoryView:
 
     def latest_pain(self) -> int | None:
         """The most recent pain report: next morning, else after, else before the session."""
-        s = self.last_completed
-        if s is None:
-            return None
-        for value in (s.next_day_pain, s.pain_after, s.pain_before):
-            if value is not None:
-                return value
+        return reported_pain(self.last_completed)
+
+
+def reported_pain(session: SessionRecord | None) -> int | None:
+    """A session's last pain report: next morning, else after, else before it."""
+    if session is None:
         return None
+    for value in (session.next_day_pain, session.pain_after, session.pain_before):
+        if value is not None:
+            return value
+    return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 from app.domain.catalog import Catalog, ConditionProtocol, PhaseSpec, Slot
-from app.domain.history import HistoryView
+from app.domain.history import HistoryView, reported_pain
 from app.domain.reasons import ReasonCode, reason
 from app.domain.types import (
     AvoidItem,
@@ -59,28 +59,54 @@ def effective_direction(
     return preference, None
 
 
-def select_phase(
-    protocol: ConditionProtocol, condition: Condition, history: HistoryView, today: date
-) -> tuple[int, TraceStep]:
-    """The index of the furthest phase whose entry criteria, and all earlier ones', hold."""
-    days = (today - condition.onset_date).days
-    pain = history.latest_pain()
-    if pain is None:
-        pain = condition.baseline_pain
+def _reached(protocol: ConditionProtocol, days: int, completed: int, pain: int) -> int:
     reached = 0
     for index, phase in enumerate(protocol.phases):
         if (
             days >= phase.min_days_since_onset
-            and history.completed_sessions >= phase.min_completed_sessions
+            and completed >= phase.min_completed_sessions
             and pain <= phase.max_recent_pain
         ):
             reached = index
         else:
             break
-    phase = protocol.phases[reached]
+    return reached
+
+
+def select_phase(
+    protocol: ConditionProtocol,
+    condition: Condition,
+    history: HistoryView,
+    today: date,
+    *,
+    flared: bool = False,
+) -> tuple[int, TraceStep]:
+    """The index of the furthest phase whose entry criteria, and all earlier ones', hold.
+
+    After a flare the phase may fall back but never advances: it is capped at the phase
+    the person was in before the flared session.
+    """
+    days = (today - condition.onset_date).days
+    pain = history.latest_pain()
+    if pain is None:
+        pain = condition.baseline_pain
+    reached = _reached(protocol, days, history.completed_sessions, pain)
     detail = (
         f"days since onset {days}, completed sessions {history.completed_sessions}, pain {pain}"
     )
+    last = history.last_completed
+    if flared and last is not None:
+        before_pain = reported_pain(history.previous_completed)
+        before = _reached(
+            protocol,
+            (last.date - condition.onset_date).days,
+            history.completed_sessions - 1,
+            condition.baseline_pain if before_pain is None else before_pain,
+        )
+        if before < reached:
+            reached = before
+            detail += "; held after a flare in the last session"
+    phase = protocol.phases[reached]
     return reached, TraceStep("select_phase", condition.kind.value, phase.id.value, detail)
 
 

@@ -48,6 +48,7 @@ class ReasonCode(StrEnum):
     NO_EFFORT_HEADROOM = "no_effort_headroom"
     MISSED_SESSION = "missed_session"
     SESSION_FLARE_HOLD = "session_flare_hold"
+    ALERT_HOLD = "alert_hold"
     CENTRALISING = "centralising"
     # stepping back
     LONG_GAP = "long_gap"
@@ -117,6 +118,10 @@ MESSAGES: dict[ReasonCode, str] = {
     ReasonCode.MISSED_SESSION: "The last session was missed; repeat before moving on.",
     ReasonCode.SESSION_FLARE_HOLD: (
         "Symptoms flared in the last session, so nothing is made harder today."
+    ),
+    ReasonCode.ALERT_HOLD: (
+        "Pain or effort reached the alert level last session; nothing is made harder until "
+        "a clinician has looked."
     ),
     ReasonCode.CENTRALISING: "Leg symptoms moved towards the spine: a good sign; keep going.",
     ReasonCode.LONG_GAP: "{days} days since the last session (more than {limit}): one step back.",

@@ -52,6 +52,12 @@ class SessionSignals:
     flare_in_last: bool
     next_day_up: bool
     peripheralising_session: bool
+    alert_in_last: bool
+
+    @property
+    def flared(self) -> bool:
+        """Anything in the last session that must stop progression and phase advances."""
+        return self.flare_in_last or self.next_day_up or self.peripheralising_session
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,13 +179,22 @@ def regress_when_too_hard(s: ExerciseState) -> RuleOutcome | None:
 
 def hold_after_session_flare(s: ExerciseState) -> RuleOutcome | None:
     """A flare or spreading symptoms anywhere in the last session holds every other exercise."""
-    sig = s.signals
-    if not (sig.flare_in_last or sig.next_day_up or sig.peripheralising_session):
+    if not s.signals.flared:
         return None
     why = reason(
         ReasonCode.SESSION_FLARE_HOLD,
         "hold_after_session_flare",
         ("pain_acceptable_max", "next_day_pain_rise_allowed"),
+    )
+    return RuleOutcome(Action.HOLD, (why,))
+
+
+def hold_at_alert_level(s: ExerciseState) -> RuleOutcome | None:
+    """Pain or effort at the clinician-alert level anywhere last session holds every dose."""
+    if not s.signals.alert_in_last:
+        return None
+    why = reason(
+        ReasonCode.ALERT_HOLD, "hold_at_alert_level", ("pain_alert_min", "effort_too_hard_min")
     )
     return RuleOutcome(Action.HOLD, (why,))
 
@@ -264,6 +279,7 @@ RULES = (
     reduce_load_when_next_day_pain_up,
     regress_when_too_hard,
     hold_after_session_flare,
+    hold_at_alert_level,
     hold_after_missed_session,
     progress_after_green_sessions,
 )
@@ -316,11 +332,21 @@ def session_signals(
 ) -> SessionSignals:
     last = history.last_completed
     flare = False
+    alert = False
     if last is not None:
+        pains = [
+            p for p in (last.pain_before, last.pain_after, last.next_day_pain) if p is not None
+        ]
         for result in last.exercises:
-            if result.pain_during is not None and result.pain_during > th.pain_acceptable_max.value:
-                flare = True
-                break
+            if result.pain_during is not None:
+                pains.append(result.pain_during)
+                if result.pain_during > th.pain_acceptable_max.value:
+                    flare = True
+            if result.pain_after is not None:
+                pains.append(result.pain_after)
+            if result.effort is not None and result.effort >= th.effort_too_hard_min.value:
+                alert = True
+        alert = alert or any(p >= th.pain_alert_min.value for p in pains)
     return SessionSignals(
         days_since_last=history.days_since_last_completed(today),
         last_missed=history.last is not None and not history.last.completed,
@@ -332,6 +358,7 @@ def session_signals(
             or last.new_numbness_or_tingling
             or any(r.symptom_change is SymptomChange.PERIPHERALISING for r in last.exercises)
         ),
+        alert_in_last=alert,
     )
 
 

@@ -451,6 +451,7 @@ class Recommendation:
     removed: tuple[ExerciseDecision, ...] = ()
     total_minutes: float = 0.0
     referral: Referral | None = None
+    status_reasons: tuple[Reason, ...] = ()  # why the status is refer or rest
     avoid: tuple[AvoidItem, ...] = ()
     safety_notes: tuple[str, ...] = ()
     clinician_review: ClinicianReview = field(default_factory=lambda: ClinicianReview(False))
