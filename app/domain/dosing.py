@@ -51,18 +51,28 @@ class StepUp:
 
 
 def bounds_for(exercise: Exercise, age: int, th: Thresholds) -> DoseBounds:
-    """The dose bounds for this exercise and person."""
+    """The dose bounds for this exercise and person (memoised per exercise and age band)."""
+    older = age >= th.older_adult_age.value
+    key = (id(exercise), id(th), older)
+    cached = _BOUNDS.get(key)
+    # The entry keeps the exercise and thresholds alive, so their ids cannot be reused.
+    if cached is not None and cached[0] is exercise and cached[1] is th:
+        return cached[2]
     template = exercise.dose
     hold = template.hold_seconds
     if exercise.category is Category.STATIC_STRETCH and hold is not None:
-        if age >= th.older_adult_age.value:
+        if older:
             low = th.older_stretch_hold_min_seconds.value
             high = th.older_stretch_hold_max_seconds.value
         else:
             low, high = th.stretch_hold_min_seconds.value, th.stretch_hold_max_seconds.value
-        # Built from already-validated thresholds: skip re-validation on this hot path.
-        hold = Bound.model_construct(start=low, min=low, max=high, step=hold.step)
-    return DoseBounds(template=template, hold=hold)
+        hold = Bound(start=low, min=low, max=high, step=hold.step)
+    bounds = DoseBounds(template=template, hold=hold)
+    _BOUNDS[key] = (exercise, th, bounds)
+    return bounds
+
+
+_BOUNDS: dict[tuple[int, int, bool], tuple[Exercise, Thresholds, DoseBounds]] = {}
 
 
 def _int(bound: Bound | None, which: str = "start") -> int | None:

@@ -6,8 +6,8 @@ up only the few entries it needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from app.domain.catalog import Catalog, Thresholds
 from app.domain.types import ExerciseResult, PainResponse, SessionRecord, SymptomChange
@@ -15,8 +15,7 @@ from app.domain.types import ExerciseResult, PainResponse, SessionRecord, Sympto
 __all__ = ["Appearance", "HistoryView", "classify_response"]
 
 
-@dataclass(frozen=True, slots=True)
-class Appearance:
+class Appearance(NamedTuple):
     """One exercise in one session, with the session it belongs to."""
 
     session: SessionRecord
@@ -31,6 +30,10 @@ class Appearance:
             and r.performed is not None
             and r.performed.covers(r.prescribed)
         )
+
+
+# Builds an Appearance without a Python-level __new__ call: the index makes one per result.
+_appearance = tuple.__new__
 
 
 def classify_response(
@@ -99,10 +102,11 @@ class HistoryView:
                     self.previous_completed = session
             for result in session.exercises:
                 seen = by_exercise.get(result.exercise_id)
+                appearance: Appearance = _appearance(Appearance, (session, result))
                 if seen is None:
-                    by_exercise[result.exercise_id] = [Appearance(session, result)]
+                    by_exercise[result.exercise_id] = [appearance]
                 else:
-                    seen.append(Appearance(session, result))
+                    seen.append(appearance)
         self._by_exercise = by_exercise  # newest first
         self.first_date = self.sessions[0].date if self.sessions else None
 

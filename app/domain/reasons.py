@@ -7,6 +7,7 @@ between ruleset versions. ``reason()`` fills a message's ``{placeholders}``.
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import lru_cache
 
 from app.domain.types import Reason
 
@@ -145,10 +146,15 @@ MESSAGES: dict[ReasonCode, str] = {
 }
 
 
+@lru_cache(maxsize=8192)
 def reason(
     code: ReasonCode, rule: str, thresholds: tuple[str, ...] = (), **values: object
 ) -> Reason:
-    """Build a ``Reason`` whose message is the code's template filled with ``values``."""
+    """Build a ``Reason`` whose message is the code's template filled with ``values``.
+
+    Reasons are immutable and most repeat from one decision to the next (their values come
+    from thresholds), so they are memoised.
+    """
     return Reason(
         code=code,  # a StrEnum member is the code string itself
         message=MESSAGES[code].format(**values) if values else MESSAGES[code],

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.api.deps import get_today
+from app.api.deps import get_catalog, get_today
 from app.api.schemas import RECOMMENDATION_REQUEST_EXAMPLE
 from app.main import create_app
 
@@ -280,3 +280,18 @@ def test_health(client: TestClient) -> None:
     health = client.get("/healthz").json()
     assert health["status"] == "ok"
     assert health["exercises"] >= 45
+
+
+def test_an_unexpected_failure_is_a_500_problem_that_discloses_nothing() -> None:
+    app = create_app()
+
+    def broken_catalog() -> None:
+        raise RuntimeError("secret internals: /srv/ladderback/app")
+
+    app.dependency_overrides[get_catalog] = broken_catalog
+    with TestClient(app, raise_server_exceptions=False) as broken:
+        response = broken.post("/v1/recommendations", json=body())
+    problem = assert_problem(response, 500)
+    assert "secret" not in response.text
+    assert "Traceback" not in response.text
+    assert problem["detail"] == "The server could not complete the request."
