@@ -147,6 +147,10 @@ class Exercise(_Frozen):
     contraindications: dict[Contraindication, ContraindicationNote] = Field(default_factory=dict)
     dose: DoseTemplate
     alternatives: tuple[Slug, ...] = ()
+    symptom_free_to_enter: bool = Field(
+        default=False,
+        description="Progress into this variant only after symptom-free sessions (tensioners).",
+    )
     instructions: Annotated[str, Field(min_length=40, max_length=1500)]
     cues: tuple[Text, ...] = Field(min_length=2)
 

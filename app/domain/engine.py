@@ -45,6 +45,7 @@ from app.domain.rules import (
     check_volume_cap,
     decide,
     session_signals,
+    symptom_free_streak,
 )
 from app.domain.safety import review_reasons, triage_red_flags
 from app.domain.types import (
@@ -100,6 +101,7 @@ class _Context:
     direction: DirectionalPreference
     direction_reason: Reason | None
     slot_ladders: frozenset[str]
+    last_loading_day: date | None = None
     taken: set[str] = field(default_factory=set)
     trace: list[TraceStep] = field(default_factory=list)
 
@@ -305,26 +307,12 @@ def _apply(
     if action is Action.PROGRESS:
         step = raise_one_variable(dose, bounds, th, skip_variant=False)
         if step is DoseVariable.VARIANT:
-            harder = ctx.catalog.at_level(exercise.ladder, exercise.level + 1)
-            ceiling = state.slot.max_level if exercise.ladder == state.slot.ladder else 99
-            if harder is not None and harder.level <= ceiling and _unavailable(harder, ctx) is None:
+            harder = _harder_variant(state, ctx, reasons)
+            if harder is not None:
                 reasons.append(
                     reason(ReasonCode.PROGRESS_VARIANT, "progress_one_variable", name=harder.name)
                 )
                 return harder, _dose_for(harder, ctx), Change.PROGRESSED
-            if harder is not None and harder.level > ceiling:
-                reasons.append(
-                    reason(
-                        ReasonCode.PHASE_CEILING,
-                        "cap_level_by_phase",
-                        level=exercise.level,
-                        phase=ctx.phase.value,
-                    )
-                )
-            elif harder is not None:
-                blocked = _unavailable(harder, ctx)
-                if blocked is not None:
-                    reasons.append(blocked)
             step = raise_one_variable(dose, bounds, th, skip_variant=True)
         if isinstance(step, StepUp):
             capped = check_volume_cap(state, step.dose)
@@ -355,17 +343,48 @@ def _apply(
         base = _dose_for(exercise, ctx)
         return exercise, base, Change.REGRESSED if base != dose else Change.MAINTAINED
     if action is Action.STOP_DIRECTION:
-        # McKenzie: ease off within the ladder first (press-up → on elbows); at the bottom,
-        # swap to an exercise that does not load the provoking direction.
-        lower = _step_down_level(exercise, ctx)
-        if lower is not None:
-            return lower, _dose_for(lower, ctx), Change.REGRESSED
+        # A movement that loads a spinal direction stops: swap it for a neutral one or drop
+        # it. A neutral exercise (a nerve slider) steps down its ladder instead.
+        if exercise.spinal_direction == "neutral":
+            lower = _step_down_level(exercise, ctx)
+            if lower is not None:
+                return lower, _dose_for(lower, ctx), Change.REGRESSED
         swap, why = _fit_to_person(exercise, ctx, swap_only=True, neutral_only=True)
         reasons.extend(why)
         if swap is None:
             return None, None, Change.REMOVED
         return swap, _dose_for(swap, ctx), Change.SUBSTITUTED
     return exercise, dose, Change.MAINTAINED
+
+
+def _harder_variant(state: ExerciseState, ctx: _Context, reasons: list[Reason]) -> Exercise | None:
+    """The next level up if the person may move to it; otherwise say why not and ``None``.
+
+    A swapped-in exercise stands in for its slot and does not climb its own ladder.
+    """
+    exercise = state.exercise
+    harder = ctx.catalog.at_level(exercise.ladder, exercise.level + 1)
+    if harder is None:
+        return None
+    ceiling = state.slot.max_level if exercise.ladder == state.slot.ladder else exercise.level
+    if harder.level > ceiling:
+        reasons.append(
+            reason(
+                ReasonCode.PHASE_CEILING,
+                "cap_level_by_phase",
+                level=exercise.level,
+                phase=ctx.phase.value,
+            )
+        )
+        return None
+    if harder.symptom_free_to_enter and not symptom_free_streak(state):
+        reasons.append(reason(ReasonCode.SLIDERS_NOT_SYMPTOM_FREE, "sliders_before_tensioners"))
+        return None
+    blocked = _unavailable(harder, ctx)
+    if blocked is not None:
+        reasons.append(blocked)
+        return None
+    return harder
 
 
 def _progress_reason(step: StepUp) -> Reason:
@@ -459,16 +478,25 @@ def _existing_in_slot(
 
 
 def _due(exercise: Exercise, dose: Dose, ctx: _Context) -> tuple[bool, date]:
-    """Whether the exercise is due today, and when it is next due if done today."""
+    """Whether the exercise is due today, and when it is next due if done today.
+
+    Each exercise rests for 7 // days-a-week days. Loading exercises rest at least
+    ``hard_session_min_gap_days``; for overuse no loading falls on the day after any
+    loading day (``overuse_hard_session_min_gap_days``), whichever exercise it was.
+    """
     th = ctx.catalog.thresholds
     interval = max(1, 7 // max(dose.per_week, 1))
+    overuse = ctx.condition.kind is ConditionKind.OVERUSE
     if exercise.hard:
         gap = (
             th.overuse_hard_session_min_gap_days.value
-            if ctx.condition.kind is ConditionKind.OVERUSE
+            if overuse
             else th.hard_session_min_gap_days.value
         )
         interval = max(interval, int(gap))
+        day = ctx.last_loading_day
+        if overuse and day is not None and (ctx.today - day).days < interval:
+            return False, day + timedelta(days=interval)
     last_done: date | None = None
     for appearance in ctx.history.appearances(exercise.id):
         if appearance.session.completed and appearance.result.performed is not None:
@@ -477,6 +505,18 @@ def _due(exercise: Exercise, dose: Dose, ctx: _Context) -> tuple[bool, date]:
     if last_done is not None and (ctx.today - last_done).days < interval:
         return False, last_done + timedelta(days=interval)
     return True, ctx.today + timedelta(days=interval)
+
+
+def _last_loading_day(history: HistoryView, catalog: Catalog) -> date | None:
+    for session in reversed(history.sessions):
+        if session.completed and any(
+            r.performed is not None
+            and r.exercise_id in catalog.by_id
+            and catalog.by_id[r.exercise_id].hard
+            for r in session.exercises
+        ):
+            return session.date
+    return None
 
 
 def _decide_slot(slot: Slot, order: int, ctx: _Context) -> _Pick:
@@ -640,6 +680,7 @@ def next_session(
         direction=direction,
         direction_reason=direction_reason,
         slot_ladders=frozenset(s.ladder for s in slots),
+        last_loading_day=_last_loading_day(view, catalog),
         trace=trace,
     )
     trace.append(

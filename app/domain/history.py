@@ -6,6 +6,7 @@ up only the few entries it needs.
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 from typing import NamedTuple
 
@@ -37,12 +38,17 @@ _appearance = tuple.__new__
 
 
 def classify_response(
-    result: ExerciseResult, session: SessionRecord, th: Thresholds, baseline_pain: int
+    result: ExerciseResult,
+    session: SessionRecord,
+    th: Thresholds,
+    baseline_pain: int,
 ) -> PainResponse | None:
-    """The pain-monitoring model's verdict on one exercise, or ``None`` if pain went unreported.
+    """The pain-monitoring model's verdict on one exercise; ``None`` when the report is not
+    complete enough to call it green (pain during, or the next morning, unreported).
 
     Peripheralisation outranks a flare; a flare is pain during above the acceptable band or
-    pain the next morning above the pre-session level.
+    pain the next morning above the pre-session level. Green needs pain during and after in
+    the safe band and no pain report in the session at the clinician-alert level.
     """
     if (
         result.symptom_change is SymptomChange.PERIPHERALISING
@@ -56,8 +62,19 @@ def classify_response(
         return None
     if during > th.pain_acceptable_max.value:
         return PainResponse.FLARE
+    if session.next_day_pain is None:
+        return None
     after = result.pain_after
-    if during <= th.pain_safe_max.value and (after is None or after <= th.pain_safe_max.value):
+    safe = th.pain_safe_max.value
+    alert = th.pain_alert_min.value
+    if (
+        during <= safe
+        and (after is None or after <= safe)
+        and not any(
+            p is not None and p >= alert
+            for p in (session.pain_before, session.pain_after, session.next_day_pain)
+        )
+    ):
         return PainResponse.GREEN
     return PainResponse.ACCEPTABLE
 
@@ -85,8 +102,12 @@ class HistoryView:
     )
 
     def __init__(self, history: tuple[SessionRecord, ...], catalog: Catalog) -> None:
-        # Sorting by date alone keeps the caller's order for same-day sessions (stable sort).
-        self.sessions = tuple(sorted(history, key=lambda s: s.date))
+        sessions = sorted(history, key=lambda s: s.date)
+        if any(a.date == b.date for a, b in itertools.pairwise(sessions)):
+            # Same-day sessions: order them by content, not by arrival, so the answer never
+            # depends on the order the caller listed them in. (Rare, so the cost is fine.)
+            sessions.sort(key=lambda s: (s.date, repr(s)))
+        self.sessions = tuple(sessions)
         self.catalog = catalog
         self.last = self.sessions[-1] if self.sessions else None
         self.last_completed: SessionRecord | None = None
@@ -127,6 +148,13 @@ class HistoryView:
             if found and (best is None or found[0].session.date > best.session.date):
                 best = found[0]
         return best
+
+    def last_day(self) -> tuple[SessionRecord, ...]:
+        """Every completed session on the date of the latest completed one."""
+        last = self.last_completed
+        if last is None:
+            return ()
+        return tuple(s for s in self.sessions if s.completed and s.date == last.date)
 
     def ids_in(self, session: SessionRecord | None) -> tuple[str, ...]:
         return () if session is None else tuple(r.exercise_id for r in session.exercises)

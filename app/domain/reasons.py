@@ -42,6 +42,7 @@ class ReasonCode(StrEnum):
     PROGRESS_VARIANT = "progress_variant"
     PROGRESS_FREQUENCY = "progress_frequency"
     AT_CEILING = "at_ceiling"
+    SLIDERS_NOT_SYMPTOM_FREE = "sliders_not_symptom_free"
     VOLUME_CAP = "volume_cap"
     # holding
     GREEN_STREAK_TOO_SHORT = "green_streak_too_short"
@@ -79,7 +80,10 @@ MESSAGES: dict[ReasonCode, str] = {
     ),
     ReasonCode.PAIN_ALERT: "Pain reached {value}/10 in the last session (alert level {limit}).",
     ReasonCode.EFFORT_ALERT: "Effort reached {value}/10 in the last session (alert level {limit}).",
-    ReasonCode.NEW_NUMBNESS_OR_TINGLING: "New numbness or tingling was reported.",
+    ReasonCode.NEW_NUMBNESS_OR_TINGLING: (
+        "New numbness or tingling was reported: movements that load the spine or the nerve "
+        "stop for now."
+    ),
     ReasonCode.NO_MEANINGFUL_CHANGE: (
         "After {weeks} weeks pain has not fallen by {points} points or {pct}% from the start."
     ),
@@ -105,6 +109,9 @@ MESSAGES: dict[ReasonCode, str] = {
     ReasonCode.PROGRESS_LOAD: "Load raised from {before} kg to {after} kg; reps start again low.",
     ReasonCode.PROGRESS_VARIANT: "Moved up to a harder variant: {name}.",
     ReasonCode.PROGRESS_FREQUENCY: "Frequency raised from {before} to {after} {unit}.",
+    ReasonCode.SLIDERS_NOT_SYMPTOM_FREE: (
+        "The next variant waits until this one is symptom-free for the whole green streak."
+    ),
     ReasonCode.AT_CEILING: "This is the top dose and level for now; keep it up.",
     ReasonCode.VOLUME_CAP: (
         "Weekly volume already rose {pct}% in {days} days; the next step waits (cap {limit}%)."
@@ -131,7 +138,8 @@ MESSAGES: dict[ReasonCode, str] = {
         "Pain the next morning was {after}/10 against {before}/10 before the session: load reduced."
     ),
     ReasonCode.PERIPHERALISATION: (
-        "Symptoms spread further down the leg: this direction stops and the exercise steps down."
+        "Symptoms spread further down the leg: this movement stops, for an easier or "
+        "spine-neutral one where there is one."
     ),
     ReasonCode.TOO_HARD: "{detail}",
     ReasonCode.EQUIPMENT_MISSING: "{name} needs {equipment}, which you do not have.",

@@ -107,19 +107,25 @@ def step_back_after_long_gap(s: ExerciseState) -> RuleOutcome | None:
 
 
 def stop_direction_on_peripheralisation(s: ExerciseState) -> RuleOutcome | None:
-    """Symptoms spreading down the leg with this exercise stop its direction: step down or swap.
+    """Symptoms spreading down the leg with this exercise stop it; a neutral one may step down.
 
-    A session-level report that names no exercise is pinned on the movements that load the
-    nerve or the spine's end range: directional mobility and nerve glides.
+    A session-level report (spreading symptoms or new numbness that names no exercise) is
+    pinned on every movement that loads a spinal direction or the nerve.
     """
     latest = s.latest
     own = latest.result.symptom_change is SymptomChange.PERIPHERALISING
-    session_wide = latest.session.symptom_change is SymptomChange.PERIPHERALISING and (
-        s.exercise.category in (Category.DIRECTIONAL_MOBILITY, Category.NERVE_GLIDE)
-    )
+    session = latest.session
+    session_wide = (
+        session.symptom_change is SymptomChange.PERIPHERALISING or session.new_numbness_or_tingling
+    ) and (s.exercise.spinal_direction != "neutral" or s.exercise.category is Category.NERVE_GLIDE)
     if not (own or session_wide):
         return None
-    why = reason(ReasonCode.PERIPHERALISATION, "stop_direction_on_peripheralisation")
+    code = (
+        ReasonCode.PERIPHERALISATION
+        if own or not session.new_numbness_or_tingling
+        else (ReasonCode.NEW_NUMBNESS_OR_TINGLING)
+    )
+    why = reason(code, "stop_direction_on_peripheralisation")
     return RuleOutcome(Action.STOP_DIRECTION, (why,))
 
 
@@ -330,36 +336,48 @@ def check_volume_cap(s: ExerciseState, proposed: Dose) -> Reason | None:
 def session_signals(
     history: HistoryView, th: Thresholds, baseline_pain: int, today: date
 ) -> SessionSignals:
-    last = history.last_completed
-    flare = False
-    alert = False
-    if last is not None:
+    """What the last training day says, over every session logged that day."""
+    day = history.last_day()
+    flare = alert = next_day_up = spreading = False
+    for session in day:
         pains = [
-            p for p in (last.pain_before, last.pain_after, last.next_day_pain) if p is not None
+            p
+            for p in (session.pain_before, session.pain_after, session.next_day_pain)
+            if p is not None
         ]
-        for result in last.exercises:
+        for result in session.exercises:
             if result.pain_during is not None:
                 pains.append(result.pain_during)
-                if result.pain_during > th.pain_acceptable_max.value:
-                    flare = True
+                flare = flare or result.pain_during > th.pain_acceptable_max.value
             if result.pain_after is not None:
                 pains.append(result.pain_after)
             if result.effort is not None and result.effort >= th.effort_too_hard_min.value:
                 alert = True
+            spreading = spreading or result.symptom_change is SymptomChange.PERIPHERALISING
         alert = alert or any(p >= th.pain_alert_min.value for p in pains)
+        next_day_up = next_day_up or next_day_pain_up(session, th, baseline_pain)
+        spreading = (
+            spreading
+            or session.symptom_change is SymptomChange.PERIPHERALISING
+            or session.new_numbness_or_tingling
+        )
     return SessionSignals(
         days_since_last=history.days_since_last_completed(today),
         last_missed=history.last is not None and not history.last.completed,
         flare_in_last=flare,
-        next_day_up=last is not None and next_day_pain_up(last, th, baseline_pain),
-        peripheralising_session=last is not None
-        and (
-            last.symptom_change is SymptomChange.PERIPHERALISING
-            or last.new_numbness_or_tingling
-            or any(r.symptom_change is SymptomChange.PERIPHERALISING for r in last.exercises)
-        ),
+        next_day_up=next_day_up,
+        peripheralising_session=spreading,
         alert_in_last=alert,
     )
 
 
-__all__ += ["check_volume_cap", "decide", "session_signals"]
+def symptom_free_streak(s: ExerciseState) -> bool:
+    """The green streak had no pain at all: what a nerve tensioner asks of its sliders."""
+    needed = int(s.th.green_sessions_to_progress.value)
+    recent = s.appearances[:needed]
+    return len(recent) == needed and all(
+        a.result.pain_during == 0 and not a.result.pain_after for a in recent
+    )
+
+
+__all__ += ["check_volume_cap", "decide", "session_signals", "symptom_free_streak"]
