@@ -31,7 +31,14 @@ Errors are RFC 9457 `application/problem+json` and name the offending field.
 
 
 class BodyLimit:
-    """Refuse bodies over the limit (413) and non-JSON bodies on writes (415), before parsing."""
+    """Check request bodies before any parsing.
+
+    - a body over the limit → 413, whether announced by Content-Length or sent in chunks;
+    - a Content-Length that is not a number → 400;
+    - a body on a write that is not JSON → 415.
+
+    Write bodies are read here in full (they are small, and capped), then replayed to the app.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -43,41 +50,54 @@ class BodyLimit:
             return
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+        if length is not None and not length.isdigit():
+            await self._refuse(scope, receive, send, 400, "Content-Length must be a number.")
+            return
+        if length is not None and int(length) > self.max_bytes:
             await self._refuse(scope, receive, send, 413)
             return
         has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
         media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if has_body and media != b"application/json" and not media.endswith(b"+json"):
-            await self._refuse(scope, receive, send, 415)
+            await self._refuse(scope, receive, send, 415, "Send the body as application/json.")
             return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return message
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message]), send)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send, 413)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([body], then=receive), send)
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send, 413)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int) -> None:
-        detail = (
-            f"The request body is larger than {self.max_bytes} bytes."
-            if status == 413
-            else "Send the body as application/json."
-        )
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, status: int, detail: str = ""
+    ) -> None:
+        detail = detail or f"The request body is larger than {self.max_bytes} bytes."
         await problem_response(status, detail)(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    """A receive callable that hands out ``messages`` first, then defers to ``then``."""
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        if then is None:
+            return {"type": "http.disconnect"}
+        return await then()
+
+    return receive
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

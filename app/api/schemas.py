@@ -12,7 +12,7 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.domain.types import (
     AbilityLevel,
@@ -47,7 +47,14 @@ def _iso_date_only(value: Any) -> Any:
     return value
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
+def _plausible(value: date) -> date:
+    # Keeps date arithmetic (a date plus a rest interval) far from the calendar's ends.
+    if not date(1900, 1, 1) <= value <= date(2100, 12, 31):
+        raise ValueError("must be between 1900-01-01 and 2100-12-31")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date_only), AfterValidator(_plausible)]
 Pain = Annotated[int, Field(strict=True, ge=0, le=10, description="0 (none) to 10 (worst)")]
 Effort = Annotated[int, Field(strict=True, ge=0, le=10, description="0 (rest) to 10 (maximal)")]
 Flag = Annotated[bool, Field(strict=True)]
@@ -68,7 +75,8 @@ class DoseIn(_Request):
     hold_seconds: Annotated[int | None, _int(1, 3600, "Hold per rep, seconds")] = None
     duration_seconds: Annotated[int | None, _int(1, 7200, "Continuous work, seconds")] = None
     load_kg: Annotated[
-        float | None, Field(strict=True, ge=0, le=500, description="Added load, kg")
+        float | None,
+        Field(strict=True, ge=0, le=500, allow_inf_nan=False, description="Added load, kg"),
     ] = None
     per_side: Flag = False
     rest_seconds: Annotated[int, _int(0, 600, "Rest between sets, seconds")] = 0

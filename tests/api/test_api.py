@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from app.api.deps import get_catalog, get_today
 from app.api.schemas import RECOMMENDATION_REQUEST_EXAMPLE
+from app.catalog.loader import default_catalog
 from app.main import create_app
 
 TODAY = date(2026, 11, 24)
@@ -295,3 +297,76 @@ def test_an_unexpected_failure_is_a_500_problem_that_discloses_nothing() -> None
     assert "secret" not in response.text
     assert "Traceback" not in response.text
     assert problem["detail"] == "The server could not complete the request."
+
+
+def _raw(headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple[int, bytes]:
+    """Drive the ASGI app directly, with headers and chunking no HTTP client would send."""
+    import asyncio
+
+    app = create_app()
+    app.state.catalog = default_catalog()  # what the lifespan would load
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/recommendations",
+        "raw_path": b"/v1/recommendations",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+    }
+    incoming = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    return start["status"], b"".join(m.get("body", b"") for m in sent if "body" in m)
+
+
+def test_an_oversized_chunked_body_is_a_413_problem() -> None:
+    headers = [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]
+    status, payload = _raw(headers, [b" " * 200_000, b" " * 200_000])
+    assert status == 413
+    assert b'"status":413' in payload
+
+
+def test_a_non_numeric_content_length_is_a_400_problem() -> None:
+    status, _ = _raw([(b"content-type", b"application/json"), (b"content-length", b"ten")], [b"{}"])
+    assert status == 400
+
+
+def test_a_chunked_body_within_the_limit_is_accepted() -> None:
+    payload = json.dumps(body()).encode()
+    headers = [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]
+    status, response = _raw(headers, [payload[:100], payload[100:]])
+    assert status == 200, response
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_dates_far_from_today_are_refused_not_a_500(client: TestClient, day: str) -> None:
+    assert_problem(client.post("/v1/recommendations", json=body(today=day)), 422, "today")
+
+
+def test_a_nan_load_is_refused_with_its_field(client: TestClient) -> None:
+    request = body()
+    request["history"][0]["exercises"][0]["prescribed"]["load_kg"] = float("nan")
+    raw = json.dumps(request)  # Python writes the non-standard NaN token, as some clients do
+    response = client.post(
+        "/v1/recommendations", content=raw, headers={"content-type": "application/json"}
+    )
+    problem = assert_problem(response, 422)
+    assert problem["errors"][0]["field"] == "history[0].exercises[0].prescribed.load_kg"
+    assert "finite" in problem["errors"][0]["message"]

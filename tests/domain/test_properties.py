@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import date, timedelta
 
@@ -101,7 +102,8 @@ def results(draw: st.DrawFn) -> ExerciseResult:
 
 @st.composite
 def histories(draw: st.DrawFn) -> tuple[SessionRecord, ...]:
-    days = draw(st.lists(st.integers(0, 60), max_size=12, unique=True))
+    # Repeated days on purpose: two sessions on one date must not depend on their order.
+    days = draw(st.lists(st.integers(0, 60), max_size=12))
     return tuple(
         SessionRecord(
             date=TODAY - timedelta(days=d),
@@ -298,3 +300,44 @@ def test_green_histories_do_progress_so_the_flare_property_is_not_vacuous():
         rec = next_session(profile, condition, calm, CATALOG, TODAY)
         progressed += any(d.change is Change.PROGRESSED for d in rec.exercises)
     assert progressed == len(ConditionKind)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(profiles, st.integers(20, 120), st.integers(10, 30))
+def test_overuse_never_loads_on_two_days_in_a_row(profile, onset_days_ago, days):
+    """Train every day the engine offers a session, all green: loading days never touch."""
+    condition = Condition(
+        kind=ConditionKind.OVERUSE,
+        onset_date=TODAY - timedelta(days=onset_days_ago),
+        baseline_pain=4,
+    )
+    history: list[SessionRecord] = []
+    loading_days: list[date] = []
+    for offset in range(days, 0, -1):
+        day = TODAY - timedelta(days=offset)
+        plan = next_session(profile, condition, tuple(history), CATALOG, day)
+        if plan.status is not RecommendationStatus.OK:
+            continue
+        if any(CATALOG.by_id[d.exercise_id].hard for d in plan.exercises):
+            loading_days.append(day)
+        history.append(
+            SessionRecord(
+                date=day,
+                pain_before=2,
+                next_day_pain=2,
+                exercises=tuple(
+                    ExerciseResult(
+                        exercise_id=d.exercise_id,
+                        prescribed=d.dose,
+                        performed=d.dose,
+                        pain_during=1,
+                        pain_after=1,
+                        effort=4,
+                    )
+                    for d in plan.exercises
+                    if d.dose is not None
+                ),
+            )
+        )
+    for earlier, later in itertools.pairwise(loading_days):
+        assert (later - earlier).days >= 2, (earlier, later)
