@@ -210,6 +210,38 @@ class Thresholds(_Frozen):
     set_change_seconds: Threshold
     sciatica_single_side_required: Threshold
 
+    @model_validator(mode="after")
+    def _coherent(self) -> Thresholds:
+        checks = [
+            (self.pain_safe_max, self.pain_acceptable_max, "pain_safe_max <= pain_acceptable_max"),
+            (
+                self.pain_acceptable_max,
+                self.pain_alert_min,
+                "pain_acceptable_max <= pain_alert_min",
+            ),
+            (
+                self.effort_headroom_max,
+                self.effort_too_hard_min,
+                "effort_headroom_max <= effort_too_hard_min",
+            ),
+            (
+                self.stretch_hold_min_seconds,
+                self.stretch_hold_max_seconds,
+                "stretch_hold_min_seconds <= stretch_hold_max_seconds",
+            ),
+            (
+                self.older_stretch_hold_min_seconds,
+                self.older_stretch_hold_max_seconds,
+                "older_stretch_hold_min_seconds <= older_stretch_hold_max_seconds",
+            ),
+        ]
+        for low, high, rule in checks:
+            if low.value > high.value:
+                raise ValueError(f"thresholds must satisfy {rule}")
+        if self.sciatica_single_side_required.value not in (0, 1):
+            raise ValueError("sciatica_single_side_required is a flag: 0 or 1")
+        return self
+
 
 class Slot(_Frozen):
     """One place in a phase's session, filled from a ladder at a level fitted to the person."""
@@ -347,6 +379,13 @@ class Catalog(_Frozen):
                             f"{protocol.kind.value}/{phase.id.value}/{slot.ladder}: "
                             f"max_level {slot.max_level} above the ladder's top {top}"
                         )
+        warm_up = self.thresholds.warm_up_minutes.value * 60
+        for exercise in self.exercises:
+            duration = exercise.dose.duration_seconds
+            if exercise.category is Category.AEROBIC_WARM_UP and (
+                duration is None or duration.start != warm_up
+            ):
+                raise ValueError(f"{exercise.id}: a warm-up lasts warm_up_minutes ({warm_up} s)")
         if list(self.household_equipment) != sorted(set(self.household_equipment)):
             raise ValueError("household_equipment must be sorted and without repeats")
         if {f.flag for f in self.red_flags} != set(RedFlag):

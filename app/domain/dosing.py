@@ -24,8 +24,9 @@ __all__ = [
     "weekly_volume",
 ]
 
-# Variables that hold a count or time; a step on one resets the ones before it (double
-# progression: add sets or load, then build reps again from the bottom).
+# Raising sets or load resets the reps, hold or duration before them in the progression
+# order (double progression): to the start value after more sets, to the floor after more
+# load, then they build again.
 _RESET_ON = {DoseVariable.SETS: "start", DoseVariable.LOAD_KG: "min"}
 
 

@@ -282,6 +282,7 @@ def _new_in_slot(slot: Slot, ctx: _Context) -> tuple[ExerciseDecision, Exercise 
         ),
         *why,
     ]
+    ctx.trace.append(TraceStep("start_by_ability", chosen.id, "new", f"level {chosen.level}"))
     if slot.when_directional:
         reasons.append(
             ctx.direction_reason
@@ -423,10 +424,7 @@ def _existing_in_slot(
         latest=latest,
         th=th,
         slot=slot,
-        phase=ctx.phase,
         condition=ctx.condition,
-        history=ctx.history,
-        catalog=catalog,
         signals=ctx.signals,
         today=ctx.today,
     )
@@ -447,6 +445,7 @@ def _existing_in_slot(
     if chosen.ladder == slot.ladder and chosen.level > slot.max_level:
         capped = catalog.at_level(slot.ladder, slot.max_level)
         assert capped is not None
+        reasons = [r for r in reasons if not r.code.startswith("progress_")]
         reasons.append(
             reason(
                 ReasonCode.PHASE_CEILING,
@@ -577,14 +576,21 @@ def _decide_slot(slot: Slot, order: int, ctx: _Context) -> _Pick:
 
 
 def _fit_to_time(picks: list[_Pick], minutes: int) -> tuple[list[_Pick], list[_Pick]]:
-    """Keep picks by priority (then programme order) while they fit the minutes available."""
+    """Keep picks by priority (then programme order) while they fit the minutes available.
+
+    The warm-up and the daily habits always stay, so their time is reserved first.
+    """
     budget = minutes * 60
     kept: list[_Pick] = []
     dropped: list[_Pick] = []
-    used = 0
+    essential = [
+        p for p in picks if p.exercise is not None and p.exercise.category in _ACCOMPANYING
+    ]
+    used = sum(p.seconds for p in essential)
     for pick in sorted(picks, key=lambda p: (p.slot.priority, p.order)):
-        essential = pick.exercise is not None and pick.exercise.category in _ACCOMPANYING
-        if essential or used + pick.seconds <= budget:
+        if pick in essential:
+            kept.append(pick)
+        elif used + pick.seconds <= budget:
             kept.append(pick)
             used += pick.seconds
         else:

@@ -31,6 +31,7 @@ __all__ = [
     "education_for",
     "effective_direction",
     "no_meaningful_change",
+    "profile_safety_notes",
     "programme_position",
     "select_phase",
 ]
@@ -192,6 +193,3 @@ def profile_safety_notes(profile: Profile, catalog: Catalog) -> list[str]:
         if advice is not None:
             notes.extend(advice.safety_notes)
     return notes
-
-
-__all__ += ["profile_safety_notes"]

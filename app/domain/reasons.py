@@ -48,6 +48,7 @@ class ReasonCode(StrEnum):
     GREEN_STREAK_TOO_SHORT = "green_streak_too_short"
     NOT_GREEN = "not_green"
     NO_EFFORT_HEADROOM = "no_effort_headroom"
+    EFFORT_NOT_REPORTED = "effort_not_reported"
     MISSED_SESSION = "missed_session"
     SESSION_FLARE_HOLD = "session_flare_hold"
     ALERT_HOLD = "alert_hold"
@@ -62,7 +63,6 @@ class ReasonCode(StrEnum):
     EQUIPMENT_MISSING = "equipment_missing"
     CONTRAINDICATED = "contraindicated"
     AVOID_FOR_CONDITION = "avoid_for_condition"
-    CAUTION = "caution"
     NO_SAFE_OPTION = "no_safe_option"
     LEFT_OUT_FOR_TIME = "left_out_for_time"
     STRETCH_HOLD_FOR_AGE = "stretch_hold_for_age"
@@ -119,9 +119,12 @@ MESSAGES: dict[ReasonCode, str] = {
     ReasonCode.GREEN_STREAK_TOO_SHORT: (
         "{count} of {needed} green sessions at this dose so far; repeat it."
     ),
-    ReasonCode.NOT_GREEN: "The last session went {response}; repeat the same dose.",
+    ReasonCode.NOT_GREEN: "Pain was {response} when it was last done; the dose stays the same.",
     ReasonCode.NO_EFFORT_HEADROOM: (
         "Effort was {value}/10; progress waits until it is {limit} or less."
+    ),
+    ReasonCode.EFFORT_NOT_REPORTED: (
+        "Effort was not reported; progress waits for a report of {limit}/10 or less."
     ),
     ReasonCode.MISSED_SESSION: "The last session was missed; repeat before moving on.",
     ReasonCode.SESSION_FLARE_HOLD: (
@@ -145,7 +148,6 @@ MESSAGES: dict[ReasonCode, str] = {
     ReasonCode.EQUIPMENT_MISSING: "{name} needs {equipment}, which you do not have.",
     ReasonCode.CONTRAINDICATED: "{name} is not advised with {item}: {note}",
     ReasonCode.AVOID_FOR_CONDITION: "{name} is avoided for {condition}: {note}",
-    ReasonCode.CAUTION: "{note}",
     ReasonCode.NO_SAFE_OPTION: "No suitable variant or alternative fits you, so it is left out.",
     ReasonCode.LEFT_OUT_FOR_TIME: "Left out today to fit your {minutes} minutes.",
     ReasonCode.STRETCH_HOLD_FOR_AGE: (

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from app.domain.catalog import Catalog, Exercise, Slot, Thresholds
+from app.domain.catalog import Exercise, Slot, Thresholds
 from app.domain.dosing import DoseBounds, weekly_volume
 from app.domain.history import Appearance, HistoryView, classify_response, next_day_pain_up
 from app.domain.reasons import ReasonCode, reason
@@ -21,12 +21,22 @@ from app.domain.types import (
     Condition,
     Dose,
     PainResponse,
-    Phase,
     Reason,
     SymptomChange,
 )
 
-__all__ = ["RULES", "Action", "ExerciseState", "RuleOutcome", "SessionSignals", "dose_key"]
+__all__ = [
+    "RULES",
+    "Action",
+    "ExerciseState",
+    "RuleOutcome",
+    "SessionSignals",
+    "check_volume_cap",
+    "decide",
+    "dose_key",
+    "session_signals",
+    "symptom_free_streak",
+]
 
 
 class Action(StrEnum):
@@ -69,10 +79,7 @@ class ExerciseState:
     latest: Appearance  # appearances[0], or the alternative the slot was last swapped to
     th: Thresholds
     slot: Slot
-    phase: Phase
     condition: Condition
-    history: HistoryView
-    catalog: Catalog
     signals: SessionSignals
     today: date
 
@@ -233,7 +240,13 @@ def progress_after_green_sessions(s: ExerciseState) -> RuleOutcome | None:
             break
         if response is not PainResponse.GREEN:
             if green == 0:
-                shown: str = "without a pain report" if response is None else response.value
+                shown = (
+                    "not fully reported (during the exercise and the next morning)"
+                    if response is None
+                    else f"above the safe band of {int(th.pain_safe_max.value)}/10"
+                    if response is PainResponse.ACCEPTABLE
+                    else response.value
+                )
                 why = reason(
                     ReasonCode.NOT_GREEN,
                     "progress_after_green_sessions",
@@ -242,13 +255,20 @@ def progress_after_green_sessions(s: ExerciseState) -> RuleOutcome | None:
                 )
                 return RuleOutcome(Action.HOLD, (why,))
             break
-        if result.effort is None or result.effort > headroom:
-            effort = "not reported" if result.effort is None else str(result.effort)
+        if result.effort is None:
+            why = reason(
+                ReasonCode.EFFORT_NOT_REPORTED,
+                "progress_after_green_sessions",
+                ("effort_headroom_max",),
+                limit=int(headroom),
+            )
+            return RuleOutcome(Action.HOLD, (why,))
+        if result.effort > headroom:
             why = reason(
                 ReasonCode.NO_EFFORT_HEADROOM,
                 "progress_after_green_sessions",
                 ("effort_headroom_max",),
-                value=effort,
+                value=result.effort,
                 limit=int(headroom),
             )
             return RuleOutcome(Action.HOLD, (why,))
@@ -378,6 +398,3 @@ def symptom_free_streak(s: ExerciseState) -> bool:
     return len(recent) == needed and all(
         a.result.pain_during == 0 and not a.result.pain_after for a in recent
     )
-
-
-__all__ += ["check_volume_cap", "decide", "session_signals", "symptom_free_streak"]

@@ -54,16 +54,18 @@ def applicable_red_flags(
         trace.append(
             TraceStep("derive_bilateral_flag", "condition", "flagged", "sciatica on both sides")
         )
-    if RedFlag.MINOR_TRAUMA in flags and not has_fracture_risk(profile, catalog):
-        flags.discard(RedFlag.MINOR_TRAUMA)
-        trace.append(
-            TraceStep(
-                "minor_trauma_needs_fracture_risk",
-                "minor_trauma",
-                "not_applicable",
-                "age below fracture_risk_age and no osteoporosis",
-            )
-        )
+    if not has_fracture_risk(profile, catalog):
+        for flag in sorted(flags, key=list(RedFlag).index):
+            if catalog.red_flag_spec[flag].only_with_fracture_risk:
+                flags.discard(flag)
+                trace.append(
+                    TraceStep(
+                        "flag_needs_fracture_risk",
+                        flag.value,
+                        "not_applicable",
+                        "age below fracture_risk_age and no osteoporosis",
+                    )
+                )
     order = list(RedFlag)
     return tuple(sorted(flags, key=order.index)), trace
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 __all__ = [
     "AbilityLevel",
     "Aim",
+    "AvoidItem",
     "Category",
     "Change",
     "ClinicianReview",
@@ -461,6 +462,3 @@ class Recommendation:
     maintenance_plan: MaintenancePlan | None = None
     trace: tuple[TraceStep, ...] = ()
     summary: str = ""
-
-
-__all__ += ["AvoidItem"]

@@ -216,3 +216,23 @@ def test_the_ruleset_version_changes_with_any_threshold(tmp_path: Path, catalog:
     changed = load_catalog(data).ruleset_version
     assert changed != catalog.ruleset_version
     assert changed.startswith(catalog.rules_version + "+")
+
+
+def test_incoherent_pain_gates_are_refused(tmp_path: Path) -> None:
+    data = _copy_data(tmp_path)
+    path = data / "thresholds.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["thresholds"]["pain_safe_max"]["value"] = 6  # above the acceptable band
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(CatalogError, match="pain_safe_max <= pain_acceptable_max"):
+        load_catalog(data)
+
+
+def test_a_warm_up_must_last_the_warm_up_minutes(tmp_path: Path) -> None:
+    data = _copy_data(tmp_path)
+    path = data / "thresholds.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["thresholds"]["warm_up_minutes"]["value"] = 8
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(CatalogError, match="a warm-up lasts warm_up_minutes"):
+        load_catalog(data)
