@@ -51,6 +51,7 @@ def build_history(
                 pain_during=1,
                 pain_after=1,
                 effort=5,
+                slot=d.slot,
             )
             for d in plan.exercises
             if d.dose is not None

@@ -121,6 +121,11 @@ class ExerciseResultIn(_Request):
     pain_after: Pain | None = None
     effort: Effort | None = None
     symptom_change: SymptomChange = SymptomChange.STABLE
+    slot: ExerciseId | None = Field(
+        default=None,
+        description="The `slot` the recommendation gave this exercise; lets a swapped-in "
+        "exercise keep its place in the programme.",
+    )
 
 
 class SessionIn(_Request):
@@ -243,6 +248,7 @@ class ExerciseDecisionOut(_Response):
     previous_dose: DoseOut | None
     ladder: str
     level: int
+    slot: str = Field(description="The programme slot it fills; echo it back in history.")
     minutes: float
     side: Side
     cautions: list[str]

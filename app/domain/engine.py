@@ -26,7 +26,7 @@ from app.domain.dosing import (
     raise_one_variable,
     start_dose,
 )
-from app.domain.history import Appearance, HistoryView
+from app.domain.history import Appearance, HistoryView, classify_response
 from app.domain.programme import (
     active_slots,
     avoid_list,
@@ -59,6 +59,7 @@ from app.domain.types import (
     DoseVariable,
     ExerciseDecision,
     MaintenancePlan,
+    PainResponse,
     Phase,
     Profile,
     Reason,
@@ -217,6 +218,7 @@ def _decision(
     reasons: list[Reason],
     ctx: _Context,
     previous: Appearance | None = None,
+    slot: Slot | None = None,
 ) -> ExerciseDecision:
     th = ctx.catalog.thresholds
     if (
@@ -250,6 +252,7 @@ def _decision(
         previous_dose=None if previous is None else previous.result.prescribed,
         ladder=exercise.ladder,
         level=exercise.level,
+        slot=exercise.ladder if slot is None else slot.ladder,
         minutes=_minutes(exercise, dose, ctx) if change is not Change.REMOVED else 0.0,
         side=_side_for(exercise, ctx),
         cautions=_cautions(exercise, ctx) if change is not Change.REMOVED else (),
@@ -272,7 +275,7 @@ def _new_in_slot(slot: Slot, ctx: _Context) -> tuple[ExerciseDecision, Exercise 
     assert target is not None  # the catalog validator guarantees every slot level exists
     chosen, why = _fit_to_person(target, ctx)
     if chosen is None:
-        return _decision(target, None, Change.REMOVED, why, ctx), None
+        return _decision(target, None, Change.REMOVED, why, ctx, slot=slot), None
     reasons = [
         reason(
             ReasonCode.NEW_IN_PROGRAMME,
@@ -292,7 +295,7 @@ def _new_in_slot(slot: Slot, ctx: _Context) -> tuple[ExerciseDecision, Exercise 
                 direction=ctx.direction.value,
             )
         )
-    return _decision(chosen, _dose_for(chosen, ctx), Change.NEW, reasons, ctx), chosen
+    return _decision(chosen, _dose_for(chosen, ctx), Change.NEW, reasons, ctx, slot=slot), chosen
 
 
 def _step_down_level(exercise: Exercise, ctx: _Context) -> Exercise | None:
@@ -439,7 +442,7 @@ def _existing_in_slot(
         )
     )
     if chosen is None or new_dose is None:
-        return _decision(exercise, None, Change.REMOVED, reasons, ctx, latest), None
+        return _decision(exercise, None, Change.REMOVED, reasons, ctx, latest, slot), None
 
     # The phase may have stepped back below the level the person had reached.
     if chosen.ladder == slot.ladder and chosen.level > slot.max_level:
@@ -456,24 +459,70 @@ def _existing_in_slot(
         )
         chosen, new_dose, change = capped, _dose_for(capped, ctx), Change.REGRESSED
 
+    if exercise.ladder != slot.ladder:
+        # A stand-in from another ladder: go back to the slot's own ladder when it is time.
+        home = _home_for(slot, ctx, ready=outcome.action is Action.PROGRESS)
+        if home is not None and home is not chosen:
+            reasons = [r for r in reasons if not r.code.startswith("progress_")]
+            stand_in_blocked = _unavailable(chosen, ctx)
+            if stand_in_blocked is not None:
+                reasons.append(stand_in_blocked)
+            reasons.append(
+                reason(ReasonCode.BACK_TO_LADDER, "return_to_the_slot_ladder", name=home.name)
+            )
+            return (
+                _decision(
+                    home, _dose_for(home, ctx), Change.SUBSTITUTED, reasons, ctx, latest, slot
+                ),
+                home,
+            )
+
     fitted, why = _fit_to_person(chosen, ctx)
-    if fitted is None and chosen.ladder != slot.ladder:
-        # A swap from another ladder that no longer fits: go back to the slot's own ladder.
-        home = catalog.at_level(slot.ladder, min(slot.start[ctx.profile.ability], slot.max_level))
-        if home is not None and home.id not in ctx.taken:
-            back, back_why = _fit_to_person(home, ctx)
-            if back is not None:
-                fitted, why = back, [w for w in why if w.code != ReasonCode.NO_SAFE_OPTION]
-                why.extend(back_why)
     if fitted is None:
-        return _decision(exercise, None, Change.REMOVED, [*reasons, *why], ctx, latest), None
+        return _decision(exercise, None, Change.REMOVED, [*reasons, *why], ctx, latest, slot), None
     if fitted is not chosen:
         reasons = [r for r in reasons if not r.code.startswith("progress_")]
         reasons.extend(why)
         new_dose = _dose_for(fitted, ctx)
         change = Change.SUBSTITUTED
         chosen = fitted
-    return _decision(chosen, new_dose, change, reasons, ctx, latest), chosen
+    return _decision(chosen, new_dose, change, reasons, ctx, latest, slot), chosen
+
+
+def _home_for(slot: Slot, ctx: _Context, *, ready: bool) -> Exercise | None:
+    """The slot's own exercise to return to from a stand-in, or ``None`` to stay put.
+
+    After a swap for kit or a contraindication, return as soon as the home exercise fits.
+    After a flare or a too-hard dose, return once the stand-in has earned a step (``ready``),
+    one level below where it flared. After spreading symptoms, never by itself: that waits
+    for the clinician review the spreading raised.
+    """
+    catalog = ctx.catalog
+    last_home = ctx.history.latest_in(catalog.ladder_ids[slot.ladder])
+    if last_home is None:
+        target = catalog.at_level(slot.ladder, min(slot.start[ctx.profile.ability], slot.max_level))
+    else:
+        target = catalog.by_id[last_home.result.exercise_id]
+        result = last_home.result
+        response = classify_response(
+            result, last_home.session, catalog.thresholds, ctx.condition.baseline_pain
+        )
+        if response is PainResponse.PERIPHERALISING:
+            return None
+        too_hard = (
+            result.effort is not None
+            and result.effort >= catalog.thresholds.effort_too_hard_min.value
+        ) or (result.performed is not None and not result.performed.covers(result.prescribed))
+        if response is PainResponse.FLARE or too_hard:
+            if not ready:
+                return None
+            target = catalog.at_level(slot.ladder, max(1, target.level - 1))
+    if target is None:
+        return None
+    target = catalog.at_level(slot.ladder, min(target.level, slot.max_level)) or target
+    if target.id in ctx.taken or _unavailable(target, ctx) is not None:
+        return None
+    return target
 
 
 def _due(exercise: Exercise, dose: Dose, ctx: _Context) -> tuple[bool, date]:
@@ -521,7 +570,7 @@ def _last_loading_day(history: HistoryView, catalog: Catalog) -> date | None:
 def _decide_slot(slot: Slot, order: int, ctx: _Context) -> _Pick:
     catalog = ctx.catalog
     family = catalog.slot_family(slot.ladder, catalog.protocol_ladders[ctx.condition.kind])
-    latest = ctx.history.latest_in(family)
+    latest = ctx.history.latest_in_slot(slot.ladder, family)
     next_due: date | None = None
     if latest is None or latest.result.exercise_id not in catalog.by_id:
         decision, exercise = _new_in_slot(slot, ctx)
@@ -541,6 +590,7 @@ def _decide_slot(slot: Slot, order: int, ctx: _Context) -> _Pick:
                 previous_exercise_id=current.id,
                 ladder=current.ladder,
                 level=current.level,
+                slot=slot.ladder,
             )
             return _Pick(slot, order, resting, current, due=False, next_due=next_due)
         decision, exercise = _existing_in_slot(slot, latest, ctx)
@@ -555,6 +605,7 @@ def _decide_slot(slot: Slot, order: int, ctx: _Context) -> _Pick:
             [reason(ReasonCode.NO_SAFE_OPTION, "one_exercise_per_slot")],
             ctx,
             latest,
+            slot,
         )
         pick.exercise = None
         return pick

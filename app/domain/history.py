@@ -92,6 +92,7 @@ class HistoryView:
 
     __slots__ = (
         "_by_exercise",
+        "_by_slot",
         "catalog",
         "completed_sessions",
         "first_date",
@@ -114,6 +115,7 @@ class HistoryView:
         self.previous_completed: SessionRecord | None = None
         self.completed_sessions = 0
         by_exercise: dict[str, list[Appearance]] = {}
+        by_slot: dict[str, list[Appearance]] = {}
         for session in reversed(self.sessions):
             if session.completed:
                 self.completed_sessions += 1
@@ -128,7 +130,10 @@ class HistoryView:
                     by_exercise[result.exercise_id] = [appearance]
                 else:
                     seen.append(appearance)
+                if result.slot is not None:
+                    by_slot.setdefault(result.slot, []).append(appearance)
         self._by_exercise = by_exercise  # newest first
+        self._by_slot = by_slot
         self.first_date = self.sessions[0].date if self.sessions else None
 
     def appearances(self, exercise_id: str) -> list[Appearance]:
@@ -155,6 +160,15 @@ class HistoryView:
         if last is None:
             return ()
         return tuple(s for s in self.sessions if s.completed and s.date == last.date)
+
+    def latest_in_slot(self, slot: str, family: tuple[str, ...]) -> Appearance | None:
+        """What the person last did in this slot: the latest result tagged with the slot, or,
+        for histories without tags, the latest of the slot's ladder and its swaps."""
+        tagged = self._by_slot.get(slot)
+        inferred = self.latest_in(family)
+        if tagged and (inferred is None or tagged[0].session.date >= inferred.session.date):
+            return tagged[0]
+        return inferred
 
     def ids_in(self, session: SessionRecord | None) -> tuple[str, ...]:
         return () if session is None else tuple(r.exercise_id for r in session.exercises)

@@ -64,6 +64,7 @@ class ReasonCode(StrEnum):
     CONTRAINDICATED = "contraindicated"
     AVOID_FOR_CONDITION = "avoid_for_condition"
     NO_SAFE_OPTION = "no_safe_option"
+    BACK_TO_LADDER = "back_to_ladder"
     LEFT_OUT_FOR_TIME = "left_out_for_time"
     STRETCH_HOLD_FOR_AGE = "stretch_hold_for_age"
 
@@ -148,6 +149,7 @@ MESSAGES: dict[ReasonCode, str] = {
     ReasonCode.EQUIPMENT_MISSING: "{name} needs {equipment}, which you do not have.",
     ReasonCode.CONTRAINDICATED: "{name} is not advised with {item}: {note}",
     ReasonCode.AVOID_FOR_CONDITION: "{name} is avoided for {condition}: {note}",
+    ReasonCode.BACK_TO_LADDER: "Back to the programme's own exercise for this slot: {name}.",
     ReasonCode.NO_SAFE_OPTION: "No suitable variant or alternative fits you, so it is left out.",
     ReasonCode.LEFT_OUT_FOR_TIME: "Left out today to fit your {minutes} minutes.",
     ReasonCode.STRETCH_HOLD_FOR_AGE: (

@@ -330,6 +330,7 @@ class ExerciseResult:
     pain_after: int | None = None
     effort: int | None = None
     symptom_change: SymptomChange = SymptomChange.STABLE
+    slot: str | None = None  # the programme slot (ladder) it filled, as recommended
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,6 +381,7 @@ class ExerciseDecision:
     previous_dose: Dose | None = None
     ladder: str = ""
     level: int = 0
+    slot: str = ""  # the programme slot (ladder) this exercise fills; echo it back in history
     minutes: float = 0.0
     side: Side = Side.NONE
     cautions: tuple[str, ...] = ()

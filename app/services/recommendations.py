@@ -78,6 +78,7 @@ def _to_result(result: ExerciseResultIn, where: str, catalog: Catalog) -> Exerci
         pain_after=result.pain_after,
         effort=result.effort,
         symptom_change=result.symptom_change,
+        slot=result.slot,
     )
 
 

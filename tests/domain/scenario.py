@@ -111,6 +111,7 @@ def simulate(case: dict[str, Any], catalog: Catalog, today: date) -> tuple[Sessi
                     prescribed=decision.dose,
                     performed=performed,
                     completed=completed and performed is not None,
+                    slot=decision.slot,
                     **fields,
                 )
             )

@@ -252,6 +252,7 @@ def _green_history(
                     symptom_change=SymptomChange.PERIPHERALISING
                     if hit and flare == "peripheralising_exercise"
                     else SymptomChange.STABLE,
+                    slot=decision.slot,
                 )
             )
         history.append(
@@ -333,6 +334,7 @@ def test_overuse_never_loads_on_two_days_in_a_row(profile, onset_days_ago, days)
                         pain_during=1,
                         pain_after=1,
                         effort=4,
+                        slot=d.slot,
                     )
                     for d in plan.exercises
                     if d.dose is not None
