@@ -183,6 +183,7 @@ class Thresholds(_Frozen):
     pain_safe_max: Threshold
     pain_acceptable_max: Threshold
     next_day_pain_rise_allowed: Threshold
+    weekly_pain_rise_points: Threshold
     pain_alert_min: Threshold
     green_sessions_to_progress: Threshold
     effort_headroom_max: Threshold

@@ -27,6 +27,16 @@ __all__ = [
 # Raising sets or load resets the reps, hold or duration before them in the progression
 # order (double progression): to the start value after more sets, to the floor after more
 # load, then they build again.
+# Variables whose step multiplies an exercise's weekly volume by the same factor.
+_SCALES_VOLUME = frozenset(
+    {
+        DoseVariable.REPS,
+        DoseVariable.HOLD_SECONDS,
+        DoseVariable.DURATION_SECONDS,
+        DoseVariable.PER_WEEK,
+        DoseVariable.PER_DAY,
+    }
+)
 _RESET_ON = {DoseVariable.SETS: "start", DoseVariable.LOAD_KG: "min"}
 
 
@@ -152,13 +162,21 @@ def _load_step(current: float, bound: Bound, th: Thresholds) -> float:
 
 
 def raise_one_variable(
-    dose: Dose, bounds: DoseBounds, th: Thresholds, *, skip_variant: bool = True
+    dose: Dose,
+    bounds: DoseBounds,
+    th: Thresholds,
+    *,
+    skip_variant: bool = True,
+    max_step_pct: float | None = None,
 ) -> StepUp | DoseVariable | None:
     """Raise the first variable in the progression order that is below its ceiling.
 
     Returns the step, or ``DoseVariable.VARIANT`` when the order reaches ``variant`` first
     (the caller decides whether a harder variant is allowed; call again with
     ``skip_variant=True`` to continue past it), or ``None`` at the ceiling.
+
+    With ``max_step_pct`` a step on reps, hold, duration or frequency is shrunk to that share
+    of the current value (one unit at least), so one step cannot outgrow the volume cap.
     """
     order = bounds.template.progression
     for index, variable in enumerate(order):
@@ -173,7 +191,10 @@ def raise_one_variable(
         if variable is DoseVariable.LOAD_KG:
             after: float = round(min(current + _load_step(current, bound, th), bound.max), 1)
         else:
-            after = int(min(current + bound.step, bound.max))
+            step = bound.step
+            if max_step_pct is not None and variable in _SCALES_VOLUME:
+                step = min(step, max(1, math.floor(current * max_step_pct / 100)))
+            after = int(min(current + step, bound.max))
         changed = dose.with_value(variable, after)
         reset = _RESET_ON.get(variable)
         if reset is not None:

@@ -309,7 +309,9 @@ def _apply(
     """Carry out a rule's action: the exercise and dose it leads to, and how to label it."""
     exercise, dose, bounds, th = state.exercise, state.dose, state.bounds, ctx.catalog.thresholds
     if action is Action.PROGRESS:
-        step = raise_one_variable(dose, bounds, th, skip_variant=False)
+        # Loading exercises take steps no larger than the weekly volume cap allows.
+        cap = th.volume_growth_cap_pct.value if exercise.hard else None
+        step = raise_one_variable(dose, bounds, th, skip_variant=False, max_step_pct=cap)
         if step is DoseVariable.VARIANT:
             harder = _harder_variant(state, ctx, reasons)
             if harder is not None:
@@ -317,7 +319,7 @@ def _apply(
                     reason(ReasonCode.PROGRESS_VARIANT, "progress_one_variable", name=harder.name)
                 )
                 return harder, _dose_for(harder, ctx), Change.PROGRESSED
-            step = raise_one_variable(dose, bounds, th, skip_variant=True)
+            step = raise_one_variable(dose, bounds, th, skip_variant=True, max_step_pct=cap)
         if isinstance(step, StepUp):
             capped = check_volume_cap(state, step.dose)
             if capped is not None:
@@ -721,7 +723,11 @@ def next_session(
     direction, direction_reason = effective_direction(profile, condition, catalog)
     signals = session_signals(view, th, condition.baseline_pain, today)
     phase_index, phase_step = select_phase(
-        protocol, condition, view, today, flared=signals.flared or signals.alert_in_last
+        protocol,
+        condition,
+        view,
+        today,
+        flared=signals.flared or signals.alert_in_last or signals.weekly_pain_rise is not None,
     )
     trace.append(phase_step)
     phase = protocol.phases[phase_index]

@@ -52,6 +52,7 @@ class ReasonCode(StrEnum):
     MISSED_SESSION = "missed_session"
     SESSION_FLARE_HOLD = "session_flare_hold"
     ALERT_HOLD = "alert_hold"
+    WEEKLY_PAIN_RISING = "weekly_pain_rising"
     CENTRALISING = "centralising"
     # stepping back
     LONG_GAP = "long_gap"
@@ -132,8 +133,12 @@ MESSAGES: dict[ReasonCode, str] = {
         "Symptoms flared in the last session, so nothing is made harder today."
     ),
     ReasonCode.ALERT_HOLD: (
-        "Pain or effort reached the alert level last session; nothing is made harder until "
-        "a clinician has looked."
+        "Pain or effort reached the alert level last session; nothing is made harder, and "
+        "progress needs two calm sessions after it."
+    ),
+    ReasonCode.WEEKLY_PAIN_RISING: (
+        "Pain before sessions averaged {after}/10 this week against {before}/10 last week; "
+        "nothing is made harder until it settles."
     ),
     ReasonCode.CENTRALISING: "Leg symptoms moved towards the spine: a good sign; keep going.",
     ReasonCode.LONG_GAP: "{days} days since the last session (more than {limit}): one step back.",

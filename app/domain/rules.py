@@ -63,6 +63,7 @@ class SessionSignals:
     next_day_up: bool
     peripheralising_session: bool
     alert_in_last: bool
+    weekly_pain_rise: tuple[float, float] | None = None  # (last week, this week) when rising
 
     @property
     def flared(self) -> bool:
@@ -212,6 +213,21 @@ def hold_at_alert_level(s: ExerciseState) -> RuleOutcome | None:
     return RuleOutcome(Action.HOLD, (why,))
 
 
+def hold_when_pain_climbs_week_on_week(s: ExerciseState) -> RuleOutcome | None:
+    """Average pain before sessions climbing from last week to this one holds every dose."""
+    rise = s.signals.weekly_pain_rise
+    if rise is None:
+        return None
+    why = reason(
+        ReasonCode.WEEKLY_PAIN_RISING,
+        "hold_when_pain_climbs_week_on_week",
+        ("weekly_pain_rise_points",),
+        before=round(rise[0], 1),
+        after=round(rise[1], 1),
+    )
+    return RuleOutcome(Action.HOLD, (why,))
+
+
 def hold_after_missed_session(s: ExerciseState) -> RuleOutcome | None:
     """A missed session, or this exercise skipped last time, never leads to progression."""
     latest = s.latest
@@ -306,6 +322,7 @@ RULES = (
     regress_when_too_hard,
     hold_after_session_flare,
     hold_at_alert_level,
+    hold_when_pain_climbs_week_on_week,
     hold_after_missed_session,
     progress_after_green_sessions,
 )
@@ -323,8 +340,9 @@ def decide(s: ExerciseState) -> tuple[RuleOutcome, str]:
 def check_volume_cap(s: ExerciseState, proposed: Dose) -> Reason | None:
     """Hold a loading exercise's step that would stack weekly-volume growth above the cap.
 
-    The catalog's step sizes are the smallest meaningful change, so one step from a volume
-    that has not yet grown in the window is always allowed; the cap stops steps stacking up.
+    Steps are already sized to the cap (``raise_one_variable(max_step_pct=...)``); where even
+    one unit is more (1 → 2 times a day), one step from a volume that has not grown in the
+    window is still allowed, or it could never happen. The cap stops steps stacking up.
     """
     if not s.exercise.hard:
         return None  # the injury signal is about load; mobility and breathing are not capped
@@ -382,6 +400,7 @@ def session_signals(
             or session.new_numbness_or_tingling
         )
     return SessionSignals(
+        weekly_pain_rise=_weekly_pain_rise(history, th, today),
         days_since_last=history.days_since_last_completed(today),
         last_missed=history.last is not None and not history.last.completed,
         flare_in_last=flare,
@@ -389,6 +408,25 @@ def session_signals(
         peripheralising_session=spreading,
         alert_in_last=alert,
     )
+
+
+def _weekly_pain_rise(
+    history: HistoryView, th: Thresholds, today: date
+) -> tuple[float, float] | None:
+    """Average pre-session pain last week and this week, when it climbed by the threshold."""
+    this_week: list[int] = []
+    last_week: list[int] = []
+    for session in reversed(history.sessions):
+        age = (today - session.date).days
+        if age >= 14:
+            break
+        if session.completed and session.pain_before is not None:
+            (this_week if age < 7 else last_week).append(session.pain_before)
+    if not this_week or not last_week:
+        return None
+    before = sum(last_week) / len(last_week)
+    after = sum(this_week) / len(this_week)
+    return (before, after) if after - before >= th.weekly_pain_rise_points.value else None
 
 
 def symptom_free_streak(s: ExerciseState) -> bool:

@@ -99,3 +99,17 @@ def test_time_estimates_count_sides_sets_and_rests(catalog: Catalog) -> None:
         dose.with_value(DoseVariable.SETS, 1), stretch.dose.tempo_seconds, 0
     )
     assert one_side >= 2 * (dose.reps or 1) * (dose.hold_seconds or 0)
+
+
+def test_a_capped_step_stays_within_the_volume_cap(catalog: Catalog) -> None:
+    plank = catalog.by_id["wall-plank"]
+    bounds = bounds_for(plank, 40, catalog.thresholds)
+    dose = start_dose(bounds)
+    cap = catalog.thresholds.volume_growth_cap_pct.value
+    while True:
+        step = raise_one_variable(dose, bounds, catalog.thresholds, max_step_pct=cap)
+        if not isinstance(step, StepUp):
+            break
+        if step.variable is not DoseVariable.SETS and step.after - step.before > 1:
+            assert (step.after / step.before - 1) * 100 <= cap + 1e-9
+        dose = step.dose
