@@ -170,6 +170,7 @@ RECOMMENDATION_REQUEST_EXAMPLE: dict[str, Any] = {
                     "pain_after": 1,
                     "effort": 4,
                     "symptom_change": "stable",
+                    "slot": "sciatic-nerve-glide",
                 }
             ],
         },
@@ -186,6 +187,7 @@ RECOMMENDATION_REQUEST_EXAMPLE: dict[str, Any] = {
                     "pain_after": 0,
                     "effort": 4,
                     "symptom_change": "centralising",
+                    "slot": "sciatic-nerve-glide",
                 }
             ],
         },
