@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -159,6 +161,16 @@ def _copy_data(tmp_path: Path) -> Path:
     return target
 
 
+def _edited(tmp_path: Path, name: str, edit: Callable[[Any], object]) -> Path:
+    """A copy of the catalog data with one YAML file changed by ``edit``."""
+    data = _copy_data(tmp_path)
+    path = data / name
+    doc = yaml.safe_load(path.read_text())
+    edit(doc)
+    path.write_text(yaml.safe_dump(doc))
+    return data
+
+
 def test_an_invalid_exercise_names_the_file_and_field(tmp_path: Path) -> None:
     data = _copy_data(tmp_path)
     path = data / "exercises" / "strength.yaml"
@@ -173,31 +185,25 @@ def test_an_invalid_exercise_names_the_file_and_field(tmp_path: Path) -> None:
 
 
 def test_a_threshold_without_a_source_is_refused(tmp_path: Path) -> None:
-    data = _copy_data(tmp_path)
-    path = data / "thresholds.yaml"
-    doc = yaml.safe_load(path.read_text())
-    del doc["thresholds"]["pain_safe_max"]["source"]
-    path.write_text(yaml.safe_dump(doc))
+    data = _edited(
+        tmp_path, "thresholds.yaml", lambda doc: doc["thresholds"]["pain_safe_max"].pop("source")
+    )
     with pytest.raises(CatalogError, match=r"thresholds.yaml: thresholds.pain_safe_max.source"):
         load_catalog(data)
 
 
 def test_a_slot_on_an_unknown_ladder_is_refused(tmp_path: Path) -> None:
-    data = _copy_data(tmp_path)
-    path = data / "protocols.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["protocols"][0]["phases"][0]["slots"][0]["ladder"] = "moon-walk"
-    path.write_text(yaml.safe_dump(doc))
+    data = _edited(
+        tmp_path,
+        "protocols.yaml",
+        lambda doc: doc["protocols"][0]["phases"][0]["slots"][0].update(ladder="moon-walk"),
+    )
     with pytest.raises(CatalogError, match="unknown ladder moon-walk"):
         load_catalog(data)
 
 
 def test_the_service_refuses_to_start_on_an_invalid_catalog(tmp_path: Path) -> None:
-    data = _copy_data(tmp_path)
-    path = data / "triage.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["red_flags"] = doc["red_flags"][1:]
-    path.write_text(yaml.safe_dump(doc))
+    data = _edited(tmp_path, "triage.yaml", lambda doc: doc["red_flags"].pop(0))
     app = create_app(Settings(catalog_dir=data))
     with (
         pytest.raises(CatalogError, match="red_flags must describe every RedFlag"),
@@ -219,20 +225,20 @@ def test_the_ruleset_version_changes_with_any_threshold(tmp_path: Path, catalog:
 
 
 def test_incoherent_pain_gates_are_refused(tmp_path: Path) -> None:
-    data = _copy_data(tmp_path)
-    path = data / "thresholds.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["thresholds"]["pain_safe_max"]["value"] = 6  # above the acceptable band
-    path.write_text(yaml.safe_dump(doc))
+    data = _edited(
+        tmp_path,
+        "thresholds.yaml",  # safe band above the acceptable band
+        lambda doc: doc["thresholds"]["pain_safe_max"].update(value=6),
+    )
     with pytest.raises(CatalogError, match="pain_safe_max <= pain_acceptable_max"):
         load_catalog(data)
 
 
 def test_a_warm_up_must_last_the_warm_up_minutes(tmp_path: Path) -> None:
-    data = _copy_data(tmp_path)
-    path = data / "thresholds.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["thresholds"]["warm_up_minutes"]["value"] = 8
-    path.write_text(yaml.safe_dump(doc))
+    data = _edited(
+        tmp_path,
+        "thresholds.yaml",
+        lambda doc: doc["thresholds"]["warm_up_minutes"].update(value=8),
+    )
     with pytest.raises(CatalogError, match="a warm-up lasts warm_up_minutes"):
         load_catalog(data)
