@@ -50,6 +50,9 @@ class BodyLimit:
             return
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
+        if length is not None and len(length) > 18 and length.isdigit():
+            await self._refuse(scope, receive, send, 413)  # more digits than any real body
+            return
         if length is not None and not length.isdigit():
             await self._refuse(scope, receive, send, 400, "Content-Length must be a number.")
             return

@@ -188,6 +188,7 @@ class Thresholds(_Frozen):
     green_sessions_to_progress: Threshold
     effort_headroom_max: Threshold
     effort_too_hard_min: Threshold
+    stopped_direction_days: Threshold
     long_gap_days: Threshold
     volume_growth_cap_pct: Threshold
     volume_growth_window_days: Threshold
@@ -374,6 +375,14 @@ class Catalog(_Frozen):
                         raise ValueError(
                             f"{protocol.kind.value}/{phase.id.value}: unknown ladder {slot.ladder}"
                         )
+                    for ability, level in slot.start.items():
+                        start = self.at_level(slot.ladder, level)
+                        if start is not None and start.symptom_free_to_enter:
+                            raise ValueError(
+                                f"{protocol.kind.value}/{phase.id.value}/{slot.ladder}: "
+                                f"{ability.value} may not start on {start.id}; it is reached "
+                                "only from symptom-free sessions"
+                            )
                     top = max(level for (name, level) in levels if name == slot.ladder)
                     if slot.max_level > top:
                         raise ValueError(

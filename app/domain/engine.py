@@ -86,6 +86,17 @@ _PROGRESS_CODE = {
     DoseVariable.PER_WEEK: ReasonCode.PROGRESS_FREQUENCY,
     DoseVariable.PER_DAY: ReasonCode.PROGRESS_FREQUENCY,
 }
+# Reasons that explain why an exercise could not be done (kept when its slot sits out).
+_WHY_UNAVAILABLE = frozenset(
+    {
+        ReasonCode.EQUIPMENT_MISSING,
+        ReasonCode.CONTRAINDICATED,
+        ReasonCode.AVOID_FOR_CONDITION,
+        ReasonCode.DIRECTION_STOPPED,
+        ReasonCode.PERIPHERALISATION,
+        ReasonCode.PAIN_FLARE,
+    }
+)
 # Exercises that go with every session whatever else is due: they do not make a session.
 _ACCOMPANYING = frozenset({Category.AEROBIC_WARM_UP, Category.HABIT})
 
@@ -103,6 +114,7 @@ class _Context:
     direction_reason: Reason | None
     slot_ladders: frozenset[str]
     last_loading_day: date | None = None
+    stopped_directions: dict[str, date] = field(default_factory=dict)
     taken: set[str] = field(default_factory=set)
     trace: list[TraceStep] = field(default_factory=list)
 
@@ -146,6 +158,16 @@ def _unavailable(exercise: Exercise, ctx: _Context) -> Reason | None:
                 item=item.value.replace("_", " "),
                 note=spec.note,
             )
+    stopped_on = ctx.stopped_directions.get(exercise.spinal_direction)
+    if stopped_on is not None:
+        return reason(
+            ReasonCode.DIRECTION_STOPPED,
+            rule,
+            ("stopped_direction_days",),
+            direction=exercise.spinal_direction.replace("_", " "),
+            date=stopped_on.isoformat(),
+            days=int(ctx.catalog.thresholds.stopped_direction_days.value),
+        )
     have = ctx.profile.equipment | ctx.catalog.household
     missing = [e.value.replace("_", " ") for e in exercise.equipment if e not in have]
     if missing:
@@ -349,11 +371,16 @@ def _apply(
         base = _dose_for(exercise, ctx)
         return exercise, base, Change.REGRESSED if base != dose else Change.MAINTAINED
     if action is Action.STOP_DIRECTION:
-        # A movement that loads a spinal direction stops: swap it for a neutral one or drop
-        # it. A neutral exercise (a nerve slider) steps down its ladder instead.
-        if exercise.spinal_direction == "neutral":
-            lower = _step_down_level(exercise, ctx)
-            if lower is not None:
+        # The movement stops: step down to a spine-neutral level of the same ladder (a gentler
+        # nerve slider), else swap for a neutral exercise, else drop it.
+        for level in range(exercise.level - 1, 0, -1):
+            lower = ctx.catalog.at_level(exercise.ladder, level)
+            if (
+                lower is not None
+                and lower.spinal_direction == "neutral"
+                and lower.id not in ctx.taken
+                and _unavailable(lower, ctx) is None
+            ):
                 return lower, _dose_for(lower, ctx), Change.REGRESSED
         swap, why = _fit_to_person(exercise, ctx, swap_only=True, neutral_only=True)
         reasons.extend(why)
@@ -372,8 +399,16 @@ def _harder_variant(state: ExerciseState, ctx: _Context, reasons: list[Reason]) 
     harder = ctx.catalog.at_level(exercise.ladder, exercise.level + 1)
     if harder is None:
         return None
-    ceiling = state.slot.max_level if exercise.ladder == state.slot.ladder else exercise.level
-    if harder.level > ceiling:
+    if exercise.ladder != state.slot.ladder:
+        reasons.append(
+            reason(
+                ReasonCode.STAND_IN_HOLDS_LEVEL,
+                "stand_ins_keep_their_level",
+                slot=state.slot.ladder.replace("-", " "),
+            )
+        )
+        return None
+    if harder.level > state.slot.max_level:
         reasons.append(
             reason(
                 ReasonCode.PHASE_CEILING,
@@ -463,7 +498,10 @@ def _existing_in_slot(
 
     if exercise.ladder != slot.ladder:
         # A stand-in from another ladder: go back to the slot's own ladder when it is time.
-        home = _home_for(slot, ctx, ready=outcome.action is Action.PROGRESS)
+        calm = outcome.action in (Action.HOLD, Action.PROGRESS) and not (
+            ctx.signals.flared or ctx.signals.alert_in_last
+        )
+        home = _home_for(slot, ctx, ready=outcome.action is Action.PROGRESS) if calm else None
         if home is not None and home is not chosen:
             reasons = [r for r in reasons if not r.code.startswith("progress_")]
             stand_in_blocked = _unavailable(chosen, ctx)
@@ -557,6 +595,31 @@ def _due(exercise: Exercise, dose: Dose, ctx: _Context) -> tuple[bool, date]:
     return True, ctx.today + timedelta(days=interval)
 
 
+def _stopped_directions(history: HistoryView, catalog: Catalog, today: date) -> dict[str, date]:
+    """Spinal directions that spread symptoms recently, with the latest day they did.
+
+    An exercise reported as spreading stops its own direction; a session-wide report (or new
+    numbness) stops every direction loaded that session. They stay out for
+    ``stopped_direction_days``, long enough for the clinician review the spreading raised.
+    """
+    window = int(catalog.thresholds.stopped_direction_days.value)
+    stopped: dict[str, date] = {}
+    for session in reversed(history.sessions):
+        if (today - session.date).days > window:
+            break
+        session_wide = (
+            session.symptom_change is SymptomChange.PERIPHERALISING
+            or session.new_numbness_or_tingling
+        )
+        for result in session.exercises:
+            exercise = catalog.by_id.get(result.exercise_id)
+            if exercise is None or exercise.spinal_direction == "neutral":
+                continue
+            if session_wide or result.symptom_change is SymptomChange.PERIPHERALISING:
+                stopped.setdefault(exercise.spinal_direction, session.date)
+    return stopped
+
+
 def _last_loading_day(history: HistoryView, catalog: Catalog) -> date | None:
     for session in reversed(history.sessions):
         if session.completed and any(
@@ -572,7 +635,7 @@ def _last_loading_day(history: HistoryView, catalog: Catalog) -> date | None:
 def _decide_slot(slot: Slot, order: int, ctx: _Context) -> _Pick:
     catalog = ctx.catalog
     family = catalog.slot_family(slot.ladder, catalog.protocol_ladders[ctx.condition.kind])
-    latest = ctx.history.latest_in_slot(slot.ladder, family)
+    latest = ctx.history.latest_in_slot(slot.ladder, family, ctx.slot_ladders - {slot.ladder})
     next_due: date | None = None
     if latest is None or latest.result.exercise_id not in catalog.by_id:
         decision, exercise = _new_in_slot(slot, ctx)
@@ -600,11 +663,15 @@ def _decide_slot(slot: Slot, order: int, ctx: _Context) -> _Pick:
     if exercise is None or decision.dose is None:
         return pick
     if exercise.id in ctx.taken:
+        # Its only option is already another slot's exercise: the slot sits out today. Name
+        # the slot's own exercise, and keep the reasons that led here.
+        own = catalog.at_level(slot.ladder, min(slot.start[ctx.profile.ability], slot.max_level))
+        kept = [r for r in decision.reasons if r.code in _WHY_UNAVAILABLE]
         pick.decision = _decision(
-            exercise,
+            own or exercise,
             None,
             Change.REMOVED,
-            [reason(ReasonCode.NO_SAFE_OPTION, "one_exercise_per_slot")],
+            [*kept, reason(ReasonCode.NO_SAFE_OPTION, "one_exercise_per_slot")],
             ctx,
             latest,
             slot,
@@ -744,6 +811,7 @@ def next_session(
         direction_reason=direction_reason,
         slot_ladders=frozenset(s.ladder for s in slots),
         last_loading_day=_last_loading_day(view, catalog),
+        stopped_directions=_stopped_directions(view, catalog, today),
         trace=trace,
     )
     trace.append(
@@ -800,6 +868,7 @@ def next_session(
                 )
             ],
             ctx,
+            slot=p.slot,
         )
         for p in dropped
     ]

@@ -46,13 +46,15 @@ def classify_response(
     """The pain-monitoring model's verdict on one exercise; ``None`` when the report is not
     complete enough to call it green (pain during, or the next morning, unreported).
 
-    Peripheralisation outranks a flare; a flare is pain during above the acceptable band or
-    pain the next morning above the pre-session level. Green needs pain during and after in
-    the safe band and no pain report in the session at the clinician-alert level.
+    Spreading symptoms (or new numbness) outrank a flare; a flare is pain during above the
+    acceptable band or pain the next morning above the pre-session level. Green needs pain
+    during and after in the safe band, and a session in which nothing flared, spread or
+    reached an alert level.
     """
     if (
         result.symptom_change is SymptomChange.PERIPHERALISING
         or session.symptom_change is SymptomChange.PERIPHERALISING
+        or session.new_numbness_or_tingling
     ):
         return PainResponse.PERIPHERALISING
     if next_day_pain_up(session, th, baseline_pain):
@@ -74,9 +76,26 @@ def classify_response(
             p is not None and p >= alert
             for p in (session.pain_before, session.pain_after, session.next_day_pain)
         )
+        and _calm_elsewhere(session, th)
     ):
         return PainResponse.GREEN
     return PainResponse.ACCEPTABLE
+
+
+def _calm_elsewhere(session: SessionRecord, th: Thresholds) -> bool:
+    """No exercise in the session flared, spread symptoms, or hit an alert level."""
+    acceptable = th.pain_acceptable_max.value
+    alert = th.pain_alert_min.value
+    too_hard = th.effort_too_hard_min.value
+    for other in session.exercises:
+        if (
+            (other.pain_during is not None and other.pain_during > acceptable)
+            or (other.pain_after is not None and other.pain_after >= alert)
+            or (other.effort is not None and other.effort >= too_hard)
+            or other.symptom_change is SymptomChange.PERIPHERALISING
+        ):
+            return False
+    return True
 
 
 def next_day_pain_up(session: SessionRecord, th: Thresholds, baseline_pain: int) -> bool:
@@ -107,7 +126,7 @@ class HistoryView:
         if any(a.date == b.date for a, b in itertools.pairwise(sessions)):
             # Same-day sessions: order them by content, not by arrival, so the answer never
             # depends on the order the caller listed them in. (Rare, so the cost is fine.)
-            sessions.sort(key=lambda s: (s.date, repr(s)))
+            sessions.sort(key=lambda s: (s.date, s.completed, repr(s)))
         self.sessions = tuple(sessions)
         self.catalog = catalog
         self.last = self.sessions[-1] if self.sessions else None
@@ -140,19 +159,31 @@ class HistoryView:
         """Every time the exercise was given, newest first."""
         return self._by_exercise.get(exercise_id, [])
 
-    def latest_in(self, ids: tuple[str, ...]) -> Appearance | None:
+    def latest_in(self, ids: tuple[str, ...], slot: str | None = None) -> Appearance | None:
         """The most recent appearance of any of ``ids`` (a ladder and its alternatives).
 
         ``ids`` is ordered; on a tie (two of them in one session) the earlier id wins, so the
-        answer never depends on set iteration order.
+        answer never depends on set iteration order. With ``slot``, an appearance tagged for
+        a different slot is that slot's, and is skipped.
         """
         best: Appearance | None = None
         by_exercise = self._by_exercise
         for exercise_id in ids:
             found = by_exercise.get(exercise_id)
-            if found and (best is None or found[0].session.date > best.session.date):
-                best = found[0]
+            if not found:
+                continue
+            newest = found[0]
+            tag = newest.result.slot
+            if slot is not None and tag is not None and tag != slot:
+                continue
+            if best is None or newest.session.date > best.session.date:
+                best = newest
         return best
+
+    def missed_since_last_completed(self) -> bool:
+        """A missed session dated on or after the last completed one (same day included)."""
+        last = self.last_completed
+        return any(not s.completed and (last is None or s.date >= last.date) for s in self.sessions)
 
     def last_day(self) -> tuple[SessionRecord, ...]:
         """Every completed session on the date of the latest completed one."""
@@ -161,13 +192,28 @@ class HistoryView:
             return ()
         return tuple(s for s in self.sessions if s.completed and s.date == last.date)
 
-    def latest_in_slot(self, slot: str, family: tuple[str, ...]) -> Appearance | None:
+    def latest_in_slot(
+        self, slot: str, family: tuple[str, ...], other_ladders: frozenset[str]
+    ) -> Appearance | None:
         """What the person last did in this slot: the latest result tagged with the slot, or,
-        for histories without tags, the latest of the slot's ladder and its swaps."""
-        tagged = self._by_slot.get(slot)
-        inferred = self.latest_in(family)
-        if tagged and (inferred is None or tagged[0].session.date >= inferred.session.date):
-            return tagged[0]
+        for histories without tags, the latest of the slot's ladder and its swaps.
+
+        A tagged exercise from a ladder that is another slot of today's phase belongs to that
+        slot, whatever the tag says.
+        """
+        by_id = self.catalog.by_id
+        tagged = next(
+            (
+                a
+                for a in self._by_slot.get(slot, ())
+                if a.result.exercise_id in by_id
+                and by_id[a.result.exercise_id].ladder not in other_ladders
+            ),
+            None,
+        )
+        inferred = self.latest_in(family, slot)
+        if tagged and (inferred is None or tagged.session.date >= inferred.session.date):
+            return tagged
         return inferred
 
     def ids_in(self, session: SessionRecord | None) -> tuple[str, ...]:

@@ -65,6 +65,8 @@ class ReasonCode(StrEnum):
     CONTRAINDICATED = "contraindicated"
     AVOID_FOR_CONDITION = "avoid_for_condition"
     NO_SAFE_OPTION = "no_safe_option"
+    DIRECTION_STOPPED = "direction_stopped"
+    STAND_IN_HOLDS_LEVEL = "stand_in_holds_level"
     BACK_TO_LADDER = "back_to_ladder"
     LEFT_OUT_FOR_TIME = "left_out_for_time"
     STRETCH_HOLD_FOR_AGE = "stretch_hold_for_age"
@@ -155,6 +157,13 @@ MESSAGES: dict[ReasonCode, str] = {
     ReasonCode.CONTRAINDICATED: "{name} is not advised with {item}: {note}",
     ReasonCode.AVOID_FOR_CONDITION: "{name} is avoided for {condition}: {note}",
     ReasonCode.BACK_TO_LADDER: "Back to the programme's own exercise for this slot: {name}.",
+    ReasonCode.DIRECTION_STOPPED: (
+        "Movements that {direction} the spine spread your symptoms on {date}; they stay out "
+        "for {days} days."
+    ),
+    ReasonCode.STAND_IN_HOLDS_LEVEL: (
+        "It stands in for the {slot} exercise, so it keeps its level until that one returns."
+    ),
     ReasonCode.NO_SAFE_OPTION: "No suitable variant or alternative fits you, so it is left out.",
     ReasonCode.LEFT_OUT_FOR_TIME: "Left out today to fit your {minutes} minutes.",
     ReasonCode.STRETCH_HOLD_FOR_AGE: (

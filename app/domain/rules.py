@@ -315,8 +315,8 @@ def progress_after_green_sessions(s: ExerciseState) -> RuleOutcome | None:
 
 
 RULES = (
-    step_back_after_long_gap,
     stop_direction_on_peripheralisation,
+    step_back_after_long_gap,
     regress_on_pain_flare,
     reduce_load_when_next_day_pain_up,
     regress_when_too_hard,
@@ -402,7 +402,7 @@ def session_signals(
     return SessionSignals(
         weekly_pain_rise=_weekly_pain_rise(history, th, today),
         days_since_last=history.days_since_last_completed(today),
-        last_missed=history.last is not None and not history.last.completed,
+        last_missed=history.missed_since_last_completed(),
         flare_in_last=flare,
         next_day_up=next_day_up,
         peripheralising_session=spreading,

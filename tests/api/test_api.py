@@ -370,3 +370,10 @@ def test_a_nan_load_is_refused_with_its_field(client: TestClient) -> None:
     problem = assert_problem(response, 422)
     assert problem["errors"][0]["field"] == "history[0].exercises[0].prescribed.load_kg"
     assert "finite" in problem["errors"][0]["message"]
+
+
+def test_an_absurd_content_length_is_a_413_not_a_crash() -> None:
+    status, _ = _raw(
+        [(b"content-type", b"application/json"), (b"content-length", b"9" * 5000)], [b"{}"]
+    )
+    assert status == 413

@@ -242,3 +242,15 @@ def test_a_warm_up_must_last_the_warm_up_minutes(tmp_path: Path) -> None:
     )
     with pytest.raises(CatalogError, match="a warm-up lasts warm_up_minutes"):
         load_catalog(data)
+
+
+def test_no_slot_may_start_on_a_level_reached_only_symptom_free(tmp_path: Path) -> None:
+    def start_on_tensioner(doc: Any) -> None:
+        sciatica = next(p for p in doc["protocols"] if p["kind"] == "sciatica")
+        function = next(ph for ph in sciatica["phases"] if ph["id"] == "function")
+        glide = next(s for s in function["slots"] if s["ladder"] == "sciatic-nerve-glide")
+        glide["start"]["advanced"] = 3
+
+    data = _edited(tmp_path, "protocols.yaml", start_on_tensioner)
+    with pytest.raises(CatalogError, match="may not start on sciatic-tensioner"):
+        load_catalog(data)
