@@ -343,3 +343,26 @@ def test_overuse_never_loads_on_two_days_in_a_row(profile, onset_days_ago, days)
         )
     for earlier, later in itertools.pairwise(loading_days):
         assert (later - earlier).days >= 2, (earlier, later)
+
+
+@SETTINGS
+@given(profiles, no_flags, histories())
+def test_a_direction_that_spread_symptoms_is_not_prescribed_again_soon(profile, condition, history):
+    window = CATALOG.thresholds.stopped_direction_days.value
+    stopped = set()
+    for session in history:
+        if (TODAY - session.date).days > window:
+            continue
+        session_wide = (
+            session.symptom_change is SymptomChange.PERIPHERALISING
+            or session.new_numbness_or_tingling
+        )
+        for result in session.exercises:
+            direction = CATALOG.by_id[result.exercise_id].spinal_direction
+            if direction != "neutral" and (
+                session_wide or result.symptom_change is SymptomChange.PERIPHERALISING
+            ):
+                stopped.add(direction)
+    rec = next_session(profile, condition, history, CATALOG, TODAY)
+    for decision in rec.exercises:
+        assert CATALOG.by_id[decision.exercise_id].spinal_direction not in stopped
