@@ -465,6 +465,7 @@ def _existing_in_slot(
         th=th,
         slot=slot,
         condition=ctx.condition,
+        history=ctx.history,
         signals=ctx.signals,
         today=ctx.today,
     )
@@ -604,19 +605,12 @@ def _stopped_directions(history: HistoryView, catalog: Catalog, today: date) -> 
     """
     window = int(catalog.thresholds.stopped_direction_days.value)
     stopped: dict[str, date] = {}
-    for session in reversed(history.sessions):
-        if (today - session.date).days > window:
+    for appearance in history.spreading:  # newest first
+        if (today - appearance.session.date).days > window:
             break
-        session_wide = (
-            session.symptom_change is SymptomChange.PERIPHERALISING
-            or session.new_numbness_or_tingling
-        )
-        for result in session.exercises:
-            exercise = catalog.by_id.get(result.exercise_id)
-            if exercise is None or exercise.spinal_direction == "neutral":
-                continue
-            if session_wide or result.symptom_change is SymptomChange.PERIPHERALISING:
-                stopped.setdefault(exercise.spinal_direction, session.date)
+        exercise = catalog.by_id.get(appearance.result.exercise_id)
+        if exercise is not None and exercise.spinal_direction != "neutral":
+            stopped.setdefault(exercise.spinal_direction, appearance.session.date)
     return stopped
 
 
@@ -703,12 +697,13 @@ def _fit_to_time(picks: list[_Pick], minutes: int) -> tuple[list[_Pick], list[_P
     budget = minutes * 60
     kept: list[_Pick] = []
     dropped: list[_Pick] = []
-    essential = [
-        p for p in picks if p.exercise is not None and p.exercise.category in _ACCOMPANYING
-    ]
-    used = sum(p.seconds for p in essential)
+    # By programme order: comparing picks themselves would compare their catalog models.
+    essential = {
+        p.order for p in picks if p.exercise is not None and p.exercise.category in _ACCOMPANYING
+    }
+    used = sum(p.seconds for p in picks if p.order in essential)
     for pick in sorted(picks, key=lambda p: (p.slot.priority, p.order)):
-        if pick in essential:
+        if pick.order in essential:
             kept.append(pick)
         elif used + pick.seconds <= budget:
             kept.append(pick)

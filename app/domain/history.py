@@ -42,9 +42,12 @@ def classify_response(
     session: SessionRecord,
     th: Thresholds,
     baseline_pain: int,
+    calm: bool | None = None,
 ) -> PainResponse | None:
     """The pain-monitoring model's verdict on one exercise; ``None`` when the report is not
     complete enough to call it green (pain during, or the next morning, unreported).
+
+    ``calm`` is the session's calm-elsewhere verdict when the caller has it to hand.
 
     Spreading symptoms (or new numbness) outrank a flare; a flare is pain during above the
     acceptable band or pain the next morning above the pre-session level. Green needs pain
@@ -76,7 +79,7 @@ def classify_response(
             p is not None and p >= alert
             for p in (session.pain_before, session.pain_after, session.next_day_pain)
         )
-        and _calm_elsewhere(session, th)
+        and (_calm_elsewhere(session, th) if calm is None else calm)
     ):
         return PainResponse.GREEN
     return PainResponse.ACCEPTABLE
@@ -112,6 +115,7 @@ class HistoryView:
     __slots__ = (
         "_by_exercise",
         "_by_slot",
+        "_calm",
         "catalog",
         "completed_sessions",
         "first_date",
@@ -119,6 +123,7 @@ class HistoryView:
         "last_completed",
         "previous_completed",
         "sessions",
+        "spreading",
     )
 
     def __init__(self, history: tuple[SessionRecord, ...], catalog: Catalog) -> None:
@@ -135,6 +140,10 @@ class HistoryView:
         self.completed_sessions = 0
         by_exercise: dict[str, list[Appearance]] = {}
         by_slot: dict[str, list[Appearance]] = {}
+        # Results that spread symptoms, or sat in a session that reported spreading or new
+        # numbness: newest first. Usually empty, so looking for stopped directions is cheap.
+        self.spreading: list[Appearance] = []
+        self._calm: dict[int, bool] = {}
         for session in reversed(self.sessions):
             if session.completed:
                 self.completed_sessions += 1
@@ -142,6 +151,10 @@ class HistoryView:
                     self.last_completed = session
                 elif self.previous_completed is None:
                     self.previous_completed = session
+            session_spread = (
+                session.symptom_change is SymptomChange.PERIPHERALISING
+                or session.new_numbness_or_tingling
+            )
             for result in session.exercises:
                 seen = by_exercise.get(result.exercise_id)
                 appearance: Appearance = _appearance(Appearance, (session, result))
@@ -151,6 +164,8 @@ class HistoryView:
                     seen.append(appearance)
                 if result.slot is not None:
                     by_slot.setdefault(result.slot, []).append(appearance)
+                if session_spread or result.symptom_change is SymptomChange.PERIPHERALISING:
+                    self.spreading.append(appearance)
         self._by_exercise = by_exercise  # newest first
         self._by_slot = by_slot
         self.first_date = self.sessions[0].date if self.sessions else None
@@ -179,6 +194,15 @@ class HistoryView:
             if best is None or newest.session.date > best.session.date:
                 best = newest
         return best
+
+    def calm(self, session: SessionRecord) -> bool:
+        """No exercise in the session flared, spread symptoms or hit an alert level (memoised:
+        every exercise's green check asks about its session)."""
+        key = id(session)
+        found = self._calm.get(key)
+        if found is None:
+            found = self._calm[key] = _calm_elsewhere(session, self.catalog.thresholds)
+        return found
 
     def missed_since_last_completed(self) -> bool:
         """A missed session dated on or after the last completed one (same day included)."""

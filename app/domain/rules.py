@@ -81,6 +81,7 @@ class ExerciseState:
     th: Thresholds
     slot: Slot
     condition: Condition
+    history: HistoryView
     signals: SessionSignals
     today: date
 
@@ -251,7 +252,13 @@ def progress_after_green_sessions(s: ExerciseState) -> RuleOutcome | None:
     green = 0
     for appearance in s.appearances[:needed]:
         result = appearance.result
-        response = classify_response(result, appearance.session, th, s.condition.baseline_pain)
+        response = classify_response(
+            result,
+            appearance.session,
+            th,
+            s.condition.baseline_pain,
+            s.history.calm(appearance.session),
+        )
         if dose_key(result.prescribed) != key or not appearance.performed_as_prescribed:
             break
         if response is not PainResponse.GREEN:
