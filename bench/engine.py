@@ -64,6 +64,24 @@ def build_history(
     return tuple(history)
 
 
+def _time(profile, condition, history, decisions: int) -> list[float]:
+    catalog = default_catalog()
+    for _ in range(min(500, decisions)):  # warm caches and the interpreter's specialisation
+        next_session(profile, condition, history, catalog, TODAY)
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(decisions):
+        start = clock()
+        next_session(profile, condition, history, catalog, TODAY)
+        samples.append((clock() - start) / 1000)
+    samples.sort()
+    return samples
+
+
+def _p99(samples: list[float]) -> float:
+    return samples[max(0, int(len(samples) * 0.99) - 1)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decisions", type=int, default=20_000)
@@ -85,28 +103,30 @@ def main() -> None:
     )
     history = build_history(profile, condition, 20)
     result = next_session(profile, condition, history, catalog, TODAY)
+    samples = _time(profile, condition, history, args.decisions)
+    median = statistics.median(samples)
+    decided = len(result.exercises) + len(result.removed)
+    phase = result.programme.phase.value if result.programme else "-"
 
-    for _ in range(500):  # warm caches and the interpreter's specialisation
-        next_session(profile, condition, history, catalog, TODAY)
-    samples = []
-    clock = time.perf_counter_ns
-    for _ in range(args.decisions):
-        start = clock()
-        next_session(profile, condition, history, catalog, TODAY)
-        samples.append((clock() - start) / 1000)
-    samples.sort()
-    p99 = samples[int(len(samples) * 0.99) - 1]
     print(
         f"history: {len(history)} sessions, "
         f"{sum(len(s.exercises) for s in history)} exercise results"
     )
-    phase = result.programme.phase.value if result.programme else "-"
     print(f"decision: {result.status.value}, phase {phase}, {len(result.exercises)} exercises")
     print(f"summary: {result.summary}")
     print(f"decisions timed: {len(samples)}")
-    print(f"median: {statistics.median(samples):.1f} µs")
-    print(f"p99:    {p99:.1f} µs")
-    print("goal:   median <= 50 µs")
+    print(f"median: {median:.1f} µs per recommendation (a whole session)")
+    print(f"p99:    {_p99(samples):.1f} µs per recommendation")
+    print(f"per exercise decided: {median / max(decided, 1):.1f} µs ({decided} exercises)")
+    print("goal:   median <= 50 µs per recommendation")
+    print()
+    print("history length sweep (same person, median µs per recommendation):")
+    base = None
+    for sessions in (0, 5, 20, 80):
+        sweep = build_history(profile, condition, sessions) if sessions != 20 else history
+        m = statistics.median(_time(profile, condition, sweep, max(1000, args.decisions // 10)))
+        base = base or m
+        print(f"  {sessions:3d} sessions: {m:7.1f} µs  ({m / base:.2f}x the empty history)")
 
 
 if __name__ == "__main__":
