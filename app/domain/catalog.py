@@ -193,6 +193,7 @@ class Thresholds(_Frozen):
     volume_growth_cap_pct: Threshold
     volume_growth_window_days: Threshold
     load_step_max_pct: Threshold
+    load_step_min_kg: Threshold
     stretch_hold_min_seconds: Threshold
     stretch_hold_max_seconds: Threshold
     older_adult_age: Threshold

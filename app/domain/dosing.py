@@ -155,10 +155,11 @@ def _opt_int(value: float | None) -> int | None:
 
 
 def _load_step(current: float, bound: Bound, th: Thresholds) -> float:
-    # ACSM: 2-10 % per step. Loads come in half-kilo steps, so the step is floored to one,
-    # and never less than half a kilo (the smallest common plate).
+    # ACSM: 2-10 % per step. Loads come in fixed increments, so the step is rounded down to
+    # one, and is never smaller than one.
+    grain = th.load_step_min_kg.value
     raw = min(bound.step, current * th.load_step_max_pct.value / 100)
-    return max(0.5, math.floor(raw * 2) / 2)
+    return max(grain, math.floor(raw / grain) * grain)
 
 
 def raise_one_variable(

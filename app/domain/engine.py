@@ -440,7 +440,7 @@ def _progress_reason(step: StepUp) -> Reason:
         "progress_one_variable",
         ("volume_growth_cap_pct",)
         if step.variable is not DoseVariable.LOAD_KG
-        else ("load_step_max_pct",),
+        else ("load_step_max_pct", "load_step_min_kg"),
         **values,
     )
 
