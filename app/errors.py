@@ -94,13 +94,16 @@ def field_path(loc: Sequence[int | str]) -> str:
         where = parts.pop(0)
         if where != "body" and parts:
             return f"{where}.{parts[0]}"
+    if not parts:
+        return "body"
     out = ""
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
-    return out or "body"
+            name = str(part) or '""'  # an empty key still names a place
+            out += f".{name}" if out else name
+    return out
 
 
 def problem_response(

@@ -789,7 +789,7 @@ def next_session(
         condition,
         view,
         today,
-        flared=signals.flared or signals.alert_in_last or signals.weekly_pain_rise is not None,
+        hold=signals.weekly_pain_rise is not None,
     )
     trace.append(phase_step)
     phase = protocol.phases[phase_index]

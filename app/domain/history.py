@@ -121,7 +121,6 @@ class HistoryView:
         "first_date",
         "last",
         "last_completed",
-        "previous_completed",
         "sessions",
         "spreading",
     )
@@ -136,7 +135,6 @@ class HistoryView:
         self.catalog = catalog
         self.last = self.sessions[-1] if self.sessions else None
         self.last_completed: SessionRecord | None = None
-        self.previous_completed: SessionRecord | None = None
         self.completed_sessions = 0
         by_exercise: dict[str, list[Appearance]] = {}
         by_slot: dict[str, list[Appearance]] = {}
@@ -149,8 +147,6 @@ class HistoryView:
                 self.completed_sessions += 1
                 if self.last_completed is None:
                     self.last_completed = session
-                elif self.previous_completed is None:
-                    self.previous_completed = session
             session_spread = (
                 session.symptom_change is SymptomChange.PERIPHERALISING
                 or session.new_numbness_or_tingling

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 from app.domain.catalog import Catalog, ConditionProtocol, PhaseSpec, Slot
-from app.domain.history import HistoryView, reported_pain
+from app.domain.history import HistoryView, next_day_pain_up, reported_pain
 from app.domain.reasons import ReasonCode, reason
 from app.domain.types import (
     AvoidItem,
@@ -22,6 +22,8 @@ from app.domain.types import (
     Profile,
     ProgrammePosition,
     Reason,
+    SessionRecord,
+    SymptomChange,
     TraceStep,
 )
 
@@ -74,41 +76,76 @@ def _reached(protocol: ConditionProtocol, days: int, completed: int, pain: int) 
     return reached
 
 
+def _day_holds_the_phase(
+    sessions: list[SessionRecord], history: HistoryView, baseline_pain: int
+) -> bool:
+    """A training day after which the phase may not advance: a session was missed, or
+    something flared, spread, or reached an alert level."""
+    th = history.catalog.thresholds
+    alert = th.pain_alert_min.value
+    for session in sessions:
+        if (
+            not session.completed
+            or session.new_numbness_or_tingling
+            or session.symptom_change is SymptomChange.PERIPHERALISING
+            or next_day_pain_up(session, th, baseline_pain)
+            or any(
+                p is not None and p >= alert
+                for p in (session.pain_before, session.pain_after, session.next_day_pain)
+            )
+            or not history.calm(session)
+        ):
+            return True
+    return False
+
+
 def select_phase(
     protocol: ConditionProtocol,
     condition: Condition,
     history: HistoryView,
     today: date,
     *,
-    flared: bool = False,
+    hold: bool = False,
 ) -> tuple[int, TraceStep]:
-    """The index of the furthest phase whose entry criteria, and all earlier ones', hold.
+    """The phase for today, as the history earned it, one training day at a time.
 
-    After a flare the phase may fall back but never advances: it is capped at the phase
-    the person was in before the flared session.
+    On each day the phase is the furthest one whose entry criteria (days since onset,
+    completed sessions, latest pain) and all earlier ones' hold, with two limits: it moves up
+    at most one phase per training day, and never after a day that held it (a missed
+    session, a flare, spreading symptoms, an alert). ``hold`` adds today's own reasons to
+    hold (the last day's signals, a week-on-week pain rise). The phase may always fall back.
     """
-    days = (today - condition.onset_date).days
-    pain = history.latest_pain()
-    if pain is None:
-        pain = condition.baseline_pain
-    reached = _reached(protocol, days, history.completed_sessions, pain)
+    baseline = condition.baseline_pain
+    by_day: dict[date, list[SessionRecord]] = {}
+    for session in history.sessions:  # sorted by date
+        by_day.setdefault(session.date, []).append(session)
+    index: int | None = None
+    completed = 0
+    pain = baseline
+    held = False
+
+    def step(day: date, holding: bool) -> int:
+        reached = _reached(protocol, (day - condition.onset_date).days, completed, pain)
+        if index is None:
+            return reached
+        return min(reached, index if holding else index + 1)
+
+    for day, sessions in by_day.items():
+        index = step(day, held)  # the phase that day's plan was given
+        completed += sum(1 for s in sessions if s.completed)
+        reported = [p for s in sessions if s.completed and (p := reported_pain(s)) is not None]
+        pain = reported[-1] if reported else pain
+        held = _day_holds_the_phase(sessions, history, baseline)
+    uncapped = _reached(protocol, (today - condition.onset_date).days, completed, pain)
+    index = step(today, held or hold)
     detail = (
-        f"days since onset {days}, completed sessions {history.completed_sessions}, pain {pain}"
+        f"days since onset {(today - condition.onset_date).days}, "
+        f"completed sessions {completed}, pain {pain}"
     )
-    last = history.last_completed
-    if flared and last is not None:
-        before_pain = reported_pain(history.previous_completed)
-        before = _reached(
-            protocol,
-            (last.date - condition.onset_date).days,
-            history.completed_sessions - 1,
-            condition.baseline_pain if before_pain is None else before_pain,
-        )
-        if before < reached:
-            reached = before
-            detail += "; held after a flare in the last session"
-    phase = protocol.phases[reached]
-    return reached, TraceStep("select_phase", condition.kind.value, phase.id.value, detail)
+    if index < uncapped:
+        detail += "; held: one phase per training day, none after a flare, alert or miss"
+    phase = protocol.phases[index]
+    return index, TraceStep("select_phase", condition.kind.value, phase.id.value, detail)
 
 
 def active_slots(phase: PhaseSpec, direction: DirectionalPreference) -> tuple[Slot, ...]:

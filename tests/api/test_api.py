@@ -147,6 +147,7 @@ BAD_INPUTS = [
     ("unknown condition", "condition.kind", "whiplash", "condition.kind"),
     ("unknown nested field", "profile.weight", 80, "profile.weight"),
     ("unknown top-level field", "user", "x", "user"),
+    ("empty field name", "", 1, '""'),
     (
         "boolean as string",
         "condition.stenosis_like_symptoms",

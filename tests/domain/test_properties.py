@@ -366,3 +366,67 @@ def test_a_direction_that_spread_symptoms_is_not_prescribed_again_soon(profile, 
     rec = next_session(profile, condition, history, CATALOG, TODAY)
     for decision in rec.exercises:
         assert CATALOG.by_id[decision.exercise_id].spinal_direction not in stopped
+
+
+OUTCOMES = ("green", "green", "green", "pain_during", "next_day", "alert", "spreading", "missed")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    profiles,
+    st.sampled_from(ConditionKind),
+    st.lists(
+        st.tuples(st.sampled_from(OUTCOMES), st.integers(1, 3), st.booleans()),
+        min_size=3,
+        max_size=24,
+    ),
+)
+def test_the_phase_rises_one_step_at_a_time_and_never_after_a_bad_day(profile, kind, days):
+    """Each plan's phase is at most one above the last, and no higher after a day that
+    missed, flared, spread or hit an alert (also when that day logged a second, calm
+    session)."""
+    condition = Condition(kind=kind, onset_date=TODAY - timedelta(days=200), baseline_pain=3)
+    order = [p.id for p in CATALOG.protocol_for[kind].phases]
+    history: list[SessionRecord] = []
+    day = TODAY - timedelta(days=sum(gap for _, gap, _ in days) + 1)
+    previous: tuple[int, bool] | None = None
+    for outcome, gap, twice in days:
+        plan = next_session(profile, condition, tuple(history), CATALOG, day)
+        if plan.programme is not None:
+            phase = order.index(plan.programme.phase)
+            if previous is not None:
+                before, held = previous
+                assert phase <= (before if held else before + 1), (outcome, before, phase)
+            previous = (phase, outcome != "green")
+        else:
+            previous = None
+        done = tuple(
+            ExerciseResult(
+                exercise_id=d.exercise_id,
+                prescribed=d.dose,
+                performed=d.dose,
+                pain_during=7 if outcome == "pain_during" else 1,
+                pain_after=8 if outcome == "alert" else 1,
+                effort=4,
+                symptom_change=SymptomChange.PERIPHERALISING
+                if outcome == "spreading"
+                else SymptomChange.STABLE,
+                slot=d.slot,
+            )
+            for d in plan.exercises
+            if d.dose is not None
+        )
+        bad = SessionRecord(
+            date=day,
+            exercises=done,
+            completed=outcome != "missed",
+            pain_before=2,
+            next_day_pain=5 if outcome == "next_day" else 2,
+        )
+        if previous is not None and not done and outcome in ("pain_during", "alert", "spreading"):
+            # A rest day gave no exercise, so an exercise-level flare had nothing to flare in.
+            previous = (previous[0], False)
+        if twice:  # a calm second session the same day must not hide the bad one
+            history.append(SessionRecord(date=day, exercises=done, pain_before=2, next_day_pain=2))
+        history.append(bad)
+        day += timedelta(days=gap)
