@@ -870,7 +870,7 @@ def next_session(
     removed = tuple(unavailable + left + timed_out)
 
     position = programme_position(protocol, phase_index, view, today)
-    review = review_reasons(profile, condition, view.last_completed, catalog, today)
+    review = review_reasons(profile, condition, view.last_day(), catalog, today)
     stalled = no_meaningful_change(condition, view, position, catalog)
     if stalled is not None:
         review.append(stalled)

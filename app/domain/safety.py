@@ -97,11 +97,12 @@ def triage_red_flags(
 def review_reasons(
     profile: Profile,
     condition: Condition,
-    last: SessionRecord | None,
+    last_day: tuple[SessionRecord, ...],
     catalog: Catalog,
     today: date,
 ) -> list[Reason]:
-    """Signals from the person and their last session that a clinician should look at."""
+    """Signals from the person and their last training day (every session logged that day)
+    that a clinician should look at."""
     th = catalog.thresholds
     rule = "flag_for_clinician_review"
     out: list[Reason] = []
@@ -130,14 +131,20 @@ def review_reasons(
                     "confirm the plan fits your limits.",
                 )
             )
-    if last is None:
+    if not last_day:
         return out
-    pains = [p for p in (last.pain_before, last.pain_after, last.next_day_pain) if p is not None]
+    pains: list[int] = []
     efforts: list[int] = []
-    for result in last.exercises:
-        pains.extend(p for p in (result.pain_during, result.pain_after) if p is not None)
-        if result.effort is not None:
-            efforts.append(result.effort)
+    for session in last_day:
+        pains.extend(
+            p
+            for p in (session.pain_before, session.pain_after, session.next_day_pain)
+            if p is not None
+        )
+        for result in session.exercises:
+            pains.extend(p for p in (result.pain_during, result.pain_after) if p is not None)
+            if result.effort is not None:
+                efforts.append(result.effort)
     if pains and max(pains) >= th.pain_alert_min.value:
         out.append(
             reason(
@@ -158,10 +165,12 @@ def review_reasons(
                 limit=int(th.effort_too_hard_min.value),
             )
         )
-    if last.new_numbness_or_tingling:
+    if any(session.new_numbness_or_tingling for session in last_day):
         out.append(reason(ReasonCode.NEW_NUMBNESS_OR_TINGLING, rule))
-    if last.symptom_change is SymptomChange.PERIPHERALISING or any(
-        r.symptom_change is SymptomChange.PERIPHERALISING for r in last.exercises
+    if any(
+        session.symptom_change is SymptomChange.PERIPHERALISING
+        or any(r.symptom_change is SymptomChange.PERIPHERALISING for r in session.exercises)
+        for session in last_day
     ):
         out.append(reason(ReasonCode.PERIPHERALISATION, rule))
     return out
