@@ -4,6 +4,11 @@ The history is built by the engine itself (each session is the one it prescribed
 green with a next-day pain report), so the decision being timed does real work: phase
 staging, green gates, progression steps, the volume cap and time fitting.
 
+The sweep over history length times two ways of supplying the history: all of it in one
+call, and the way the service does it, the decision window plus the stored summary of the
+sessions before it (``summarise_history``, folded once, outside the timing). The second
+should stay flat however long the history is.
+
 Usage: python bench/engine.py [--decisions N]
 """
 
@@ -20,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.catalog.loader import default_catalog
 from app.domain.engine import next_session
+from app.domain.history import split_history, summarise_history
 from app.domain.types import (
     AbilityLevel,
     Condition,
@@ -27,6 +33,7 @@ from app.domain.types import (
     DirectionalPreference,
     Equipment,
     ExerciseResult,
+    HistorySummary,
     Profile,
     SessionRecord,
     Side,
@@ -38,11 +45,20 @@ TODAY = date(2026, 11, 24)
 def build_history(
     profile: Profile, condition: Condition, sessions: int
 ) -> tuple[SessionRecord, ...]:
+    """``sessions`` green sessions, every other day, each the one the engine prescribed.
+
+    Built as the service decides: each plan reads the window, with everything older folded
+    into the summary once, so long histories build in linear time.
+    """
     catalog = default_catalog()
     history: list[SessionRecord] = []
+    summary: HistorySummary | None = None
+    window: tuple[SessionRecord, ...] = ()
     day = TODAY - timedelta(days=2 * sessions)
     while len(history) < sessions:
-        plan = next_session(profile, condition, tuple(history), catalog, day)
+        older, window = split_history(window, day, catalog)
+        summary = summarise_history(summary, older, condition, catalog)
+        plan = next_session(profile, condition, window, catalog, day, summary=summary)
         results = tuple(
             ExerciseResult(
                 exercise_id=d.exercise_id,
@@ -57,22 +73,22 @@ def build_history(
             if d.dose is not None
         )
         if results:
-            history.append(
-                SessionRecord(date=day, exercises=results, pain_before=2, next_day_pain=2)
-            )
+            session = SessionRecord(date=day, exercises=results, pain_before=2, next_day_pain=2)
+            history.append(session)
+            window = (*window, session)
         day += timedelta(days=2)
     return tuple(history)
 
 
-def _time(profile, condition, history, decisions: int) -> list[float]:
+def _time(profile, condition, history, decisions: int, summary=None) -> list[float]:
     catalog = default_catalog()
     for _ in range(min(500, decisions)):  # warm caches and the interpreter's specialisation
-        next_session(profile, condition, history, catalog, TODAY)
+        next_session(profile, condition, history, catalog, TODAY, summary)
     samples = []
     clock = time.perf_counter_ns
     for _ in range(decisions):
         start = clock()
-        next_session(profile, condition, history, catalog, TODAY)
+        next_session(profile, condition, history, catalog, TODAY, summary)
         samples.append((clock() - start) / 1000)
     samples.sort()
     return samples
@@ -121,12 +137,24 @@ def main() -> None:
     print("goal:   median <= 50 µs per recommendation")
     print()
     print("history length sweep (same person, median µs per recommendation):")
+    print("  sessions   whole history in one call      window + stored summary")
     base = None
-    for sessions in (0, 5, 20, 80):
+    for sessions in (0, 5, 20, 80, 200, 1000):
         sweep = build_history(profile, condition, sessions) if sessions != 20 else history
-        m = statistics.median(_time(profile, condition, sweep, max(1000, args.decisions // 10)))
-        base = base or m
-        print(f"  {sessions:3d} sessions: {m:7.1f} µs  ({m / base:.2f}x the empty history)")
+        older, window = split_history(sweep, TODAY, catalog)
+        summary = summarise_history(None, older, condition, catalog)
+        # The same recommendation either way; only the cost of reading the history differs.
+        assert next_session(profile, condition, window, catalog, TODAY, summary) == next_session(
+            profile, condition, sweep, catalog, TODAY
+        )
+        runs = max(1000, args.decisions // 10)
+        whole = statistics.median(_time(profile, condition, sweep, runs))
+        windowed = statistics.median(_time(profile, condition, window, runs, summary))
+        base = base or windowed
+        print(
+            f"  {sessions:8d}   {whole:7.1f} µs ({whole / base:5.2f}x)"
+            f"          {windowed:7.1f} µs ({windowed / base:.2f}x, {len(window)} in the window)"
+        )
 
 
 if __name__ == "__main__":

@@ -192,6 +192,8 @@ class Thresholds(_Frozen):
     long_gap_days: Threshold
     volume_growth_cap_pct: Threshold
     volume_growth_window_days: Threshold
+    history_window_days: Threshold
+    history_window_sessions: Threshold
     load_step_max_pct: Threshold
     load_step_min_kg: Threshold
     stretch_hold_min_seconds: Threshold
@@ -243,7 +245,31 @@ class Thresholds(_Frozen):
                 raise ValueError(f"thresholds must satisfy {rule}")
         if self.sciatica_single_side_required.value not in (0, 1):
             raise ValueError("sciatica_single_side_required is a flag: 0 or 1")
+        self._window_covers_every_look_back()
         return self
+
+    def _window_covers_every_look_back(self) -> None:
+        """The decision window must reach past every rule's look-back, or that rule would
+        miss sessions it reads: a decision reads nothing older than the window."""
+        window = self.history_window_days
+        for name in ("history_window_days", "history_window_sessions"):
+            value = getattr(self, name).value
+            if value < 1 or not float(value).is_integer():
+                raise ValueError(f"{name} must be a whole number of at least 1")
+        # These rules reach back to sessions exactly that many days old, and the window's
+        # oldest day is history_window_days - 1 days ago: the window must be longer.
+        for name in ("stopped_direction_days", "long_gap_days", "volume_growth_window_days"):
+            if window.value <= getattr(self, name).value:
+                raise ValueError(f"thresholds must satisfy history_window_days > {name}")
+        # The week-on-week pain rule compares this week with the last: two whole weeks.
+        if window.value < 14:
+            raise ValueError("thresholds must satisfy history_window_days >= 14")
+        # The green gate needs that many sessions of one exercise; ask for room to spare.
+        needed = 2 * self.green_sessions_to_progress.value
+        if self.history_window_sessions.value < needed:
+            raise ValueError(
+                "thresholds must satisfy history_window_sessions >= 2 * green_sessions_to_progress"
+            )
 
 
 class Slot(_Frozen):

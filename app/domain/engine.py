@@ -2,7 +2,9 @@
 
 Order of work (each step leaves a trace entry):
 1. triage red flags → a referral and nothing else;
-2. stage the programme (phase from onset, completed sessions and latest pain);
+2. read the history's window (``app.domain.history``): recent sessions in full, older ones
+   folded into a summary; then stage the programme (phase from onset, completed sessions
+   and latest pain, replayed from the summary through the window);
 3. for each slot of the phase: find the exercise the person is on, run the rules
    (``app.domain.rules.RULES``), apply the step, then check the result fits the person
    (equipment, contraindications, condition) and the phase ceiling;
@@ -26,7 +28,13 @@ from app.domain.dosing import (
     raise_one_variable,
     start_dose,
 )
-from app.domain.history import Appearance, HistoryView, classify_response
+from app.domain.history import (
+    Appearance,
+    HistoryView,
+    classify_response,
+    split_history,
+    summarise_history,
+)
 from app.domain.programme import (
     active_slots,
     avoid_list,
@@ -58,6 +66,7 @@ from app.domain.types import (
     Dose,
     DoseVariable,
     ExerciseDecision,
+    HistorySummary,
     MaintenancePlan,
     PainResponse,
     Phase,
@@ -536,11 +545,15 @@ def _home_for(slot: Slot, ctx: _Context, *, ready: bool) -> Exercise | None:
     After a swap for kit or a contraindication, return as soon as the home exercise fits.
     After a flare or a too-hard dose, return once the stand-in has earned a step (``ready``),
     one level below where it flared. After spreading symptoms, never by itself: that waits
-    for the clinician review the spreading raised.
+    for the clinician review the spreading raised. When the home exercise was last done
+    before the decision window, how it went is summarised away: return only once the
+    stand-in has earned a step, as after a flare.
     """
     catalog = ctx.catalog
     last_home = ctx.history.latest_in(catalog.ladder_ids[slot.ladder])
     if last_home is None:
+        if not ready and ctx.history.summary is not None:
+            return None
         target = catalog.at_level(slot.ladder, min(slot.start[ctx.profile.ability], slot.max_level))
     else:
         target = catalog.by_id[last_home.result.exercise_id]
@@ -752,14 +765,59 @@ def _summary(
     return f"{phase.value.capitalize() if phase else ''} phase: {parts}."
 
 
+def _read_history(
+    history: tuple[SessionRecord, ...],
+    summary: HistorySummary | None,
+    condition: Condition,
+    catalog: Catalog,
+    today: date,
+) -> tuple[HistoryView, TraceStep]:
+    """The decision window indexed, with everything before it folded into the summary."""
+    older, window = split_history(history, today, catalog)
+    summary = summarise_history(summary, older, condition, catalog)
+    earlier = 0 if summary is None else summary.sessions
+    # The window's first session, not its first day: the same whether the history came
+    # whole or already split, so the trace (and the recommendation) never tells them apart.
+    detail = (
+        f"{_count(len(window), 'session')} from {window[0].date.isoformat()}"
+        if window
+        else "no sessions in the window"
+    )
+    step = TraceStep(
+        "read_history_window",
+        "history",
+        "window",
+        f"{detail}; {_count(earlier, 'earlier session')} summarised",
+    )
+    return HistoryView(window, catalog, summary), step
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def next_session(
     profile: Profile,
     condition: Condition,
     history: tuple[SessionRecord, ...],
     catalog: Catalog,
     today: date,
+    summary: HistorySummary | None = None,
 ) -> Recommendation:
-    """Decide the next exercise session for this person. Pure: same inputs, same output."""
+    """Decide the next exercise session for this person. Pure: same inputs, same output.
+
+    ``history`` may be every session, or only the recent ones with ``summary`` folding
+    everything before them (``summarise_history``); either way the decision reads the same
+    window and the same summary, so the answer is the same. Sessions dated on or before
+    ``summary.through`` are refused (``ValueError``): they were folded already.
+    """
+    if summary is not None:
+        folded = [s.date for s in history if s.date <= summary.through]
+        if folded:
+            raise ValueError(
+                f"a session dated {min(folded).isoformat()} is already folded into the "
+                f"summary through {summary.through.isoformat()}"
+            )
     version = catalog.ruleset_version
     protocol = catalog.protocol_for[condition.kind]
     avoid = tuple(avoid_list(protocol, profile, catalog))
@@ -780,7 +838,8 @@ def next_session(
             summary=_summary(RecommendationStatus.REFER, (), None),
         )
 
-    view = HistoryView(history, catalog)
+    view, read = _read_history(history, summary, condition, catalog, today)
+    trace.append(read)
     th = catalog.thresholds
     direction, direction_reason = effective_direction(profile, condition, catalog)
     signals = session_signals(view, th, condition.baseline_pain, today)

@@ -9,7 +9,13 @@ from __future__ import annotations
 from datetime import date
 
 from app.domain.catalog import Catalog, ConditionProtocol, PhaseSpec, Slot
-from app.domain.history import HistoryView, next_day_pain_up, reported_pain
+from app.domain.history import (
+    HistoryView,
+    fold_training_days,
+    phase_for_day,
+    phase_reached,
+    resume_fold,
+)
 from app.domain.reasons import ReasonCode, reason
 from app.domain.types import (
     AvoidItem,
@@ -22,8 +28,6 @@ from app.domain.types import (
     Profile,
     ProgrammePosition,
     Reason,
-    SessionRecord,
-    SymptomChange,
     TraceStep,
 )
 
@@ -62,43 +66,6 @@ def effective_direction(
     return preference, None
 
 
-def _reached(protocol: ConditionProtocol, days: int, completed: int, pain: int) -> int:
-    reached = 0
-    for index, phase in enumerate(protocol.phases):
-        if (
-            days >= phase.min_days_since_onset
-            and completed >= phase.min_completed_sessions
-            and pain <= phase.max_recent_pain
-        ):
-            reached = index
-        else:
-            break
-    return reached
-
-
-def _day_holds_the_phase(
-    sessions: list[SessionRecord], history: HistoryView, baseline_pain: int
-) -> bool:
-    """A training day after which the phase may not advance: a session was missed, or
-    something flared, spread, or reached an alert level."""
-    th = history.catalog.thresholds
-    alert = th.pain_alert_min.value
-    for session in sessions:
-        if (
-            not session.completed
-            or session.new_numbness_or_tingling
-            or session.symptom_change is SymptomChange.PERIPHERALISING
-            or next_day_pain_up(session, th, baseline_pain)
-            or any(
-                p is not None and p >= alert
-                for p in (session.pain_before, session.pain_after, session.next_day_pain)
-            )
-            or not history.calm(session)
-        ):
-            return True
-    return False
-
-
 def select_phase(
     protocol: ConditionProtocol,
     condition: Condition,
@@ -114,34 +81,22 @@ def select_phase(
     at most one phase per training day, and never after a day that held it (a missed
     session, a flare, spreading symptoms, an alert). ``hold`` adds today's own reasons to
     hold (the last day's signals, a week-on-week pain rise). The phase may always fall back.
+
+    The replay starts where the history's summary left off and goes through its sessions.
     """
-    baseline = condition.baseline_pain
-    by_day: dict[date, list[SessionRecord]] = {}
-    for session in history.sessions:  # sorted by date
-        by_day.setdefault(session.date, []).append(session)
-    index: int | None = None
-    completed = 0
-    pain = baseline
-    held = False
-
-    def step(day: date, holding: bool) -> int:
-        reached = _reached(protocol, (day - condition.onset_date).days, completed, pain)
-        if index is None:
-            return reached
-        return min(reached, index if holding else index + 1)
-
-    for day, sessions in by_day.items():
-        index = step(day, held)  # the phase that day's plan was given
-        completed += sum(1 for s in sessions if s.completed)
-        reported = [p for s in sessions if s.completed and (p := reported_pain(s)) is not None]
-        pain = reported[-1] if reported else pain
-        held = _day_holds_the_phase(sessions, history, baseline)
-    uncapped = _reached(protocol, (today - condition.onset_date).days, completed, pain)
-    index = step(today, held or hold)
-    detail = (
-        f"days since onset {(today - condition.onset_date).days}, "
-        f"completed sessions {completed}, pain {pain}"
+    state = fold_training_days(
+        protocol,
+        condition,
+        history.catalog.thresholds,
+        history.sessions,
+        resume_fold(protocol, history.summary),
+        history.calm,
     )
+    days = (today - condition.onset_date).days
+    pain = condition.baseline_pain if state.pain is None else state.pain
+    uncapped = phase_reached(protocol, days, state.completed, pain)
+    index = phase_for_day(protocol, condition, state, today, holding=state.held or hold)
+    detail = f"days since onset {days}, completed sessions {state.completed}, pain {pain}"
     if index < uncapped:
         detail += "; held: one phase per training day, none after a flare, alert or miss"
     phase = protocol.phases[index]

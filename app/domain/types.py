@@ -29,6 +29,7 @@ __all__ = [
     "Equipment",
     "ExerciseDecision",
     "ExerciseResult",
+    "HistorySummary",
     "MaintenancePlan",
     "PainResponse",
     "Phase",
@@ -345,6 +346,27 @@ class SessionRecord:
     next_day_pain: int | None = None
     symptom_change: SymptomChange = SymptomChange.STABLE
     new_numbness_or_tingling: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySummary:
+    """The sessions before the decision window, folded: what the programme has earned so far.
+
+    A decision reads the sessions of a bounded window in full and only this from everything
+    older (``app.domain.history``). It is the phase replay's running state, so a summary is
+    only as good as the condition and catalog it was folded under: fold again when either
+    changes.
+    """
+
+    through: date  # date of the last session folded in (whole days are always folded)
+    first_date: date  # date of the first session of the episode
+    sessions: int  # sessions folded in (completed or missed)
+    completed_sessions: int
+    # The phase the last folded training day was planned at (select_phase's fold index, as
+    # the Phase id).
+    phase: Phase | None
+    pain: int | None  # latest reported pain carried by the fold (None: baseline)
+    held: bool  # the last folded day holds the phase (missed/flare/spread/alert)
 
 
 # ---------------------------------------------------------------------------------------------

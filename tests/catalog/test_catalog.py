@@ -254,3 +254,57 @@ def test_no_slot_may_start_on_a_level_reached_only_symptom_free(tmp_path: Path) 
     data = _edited(tmp_path, "protocols.yaml", start_on_tensioner)
     with pytest.raises(CatalogError, match="may not start on sciatic-tensioner"):
         load_catalog(data)
+
+
+def _set(**values: float) -> Callable[[Any], object]:
+    def edit(doc: Any) -> None:
+        for name, value in values.items():
+            doc["thresholds"][name]["value"] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("values", "rule"),
+    [
+        ({"history_window_days": 28}, "history_window_days > stopped_direction_days"),
+        ({"long_gap_days": 42}, "history_window_days > long_gap_days"),
+        ({"volume_growth_window_days": 42}, "history_window_days > volume_growth_window_days"),
+        (
+            {
+                "history_window_days": 13,
+                "stopped_direction_days": 7,
+                "long_gap_days": 7,
+                "volume_growth_window_days": 7,
+            },
+            "history_window_days >= 14",
+        ),
+        (
+            {"history_window_sessions": 3},
+            r"history_window_sessions >= 2 \* green_sessions_to_progress",
+        ),
+        (
+            {"green_sessions_to_progress": 31},
+            r"history_window_sessions >= 2 \* green_sessions_to_progress",
+        ),
+        ({"history_window_sessions": 60.5}, "history_window_sessions must be a whole number"),
+        ({"history_window_days": 0}, "history_window_days must be a whole number"),
+    ],
+)
+def test_a_decision_window_shorter_than_a_rule_looks_back_is_refused(
+    tmp_path: Path, values: dict[str, float], rule: str
+) -> None:
+    """The window must reach past every rule's look-back: a decision reads nothing older."""
+    data = _edited(tmp_path, "thresholds.yaml", _set(**values))
+    with pytest.raises(CatalogError, match=rule):
+        load_catalog(data)
+
+
+def test_a_decision_window_just_long_enough_is_accepted(tmp_path: Path) -> None:
+    # One day past the longest look-back (28 days), and twice the green streak.
+    data = _edited(
+        tmp_path, "thresholds.yaml", _set(history_window_days=29, history_window_sessions=4)
+    )
+    thresholds = load_catalog(data).thresholds
+    assert thresholds.history_window_days.value == 29
+    assert thresholds.history_window_sessions.value == 4
