@@ -4,8 +4,11 @@ Hierarchy::
 
     AppError                 any error we raise on purpose; carries status, type and title
     ├── InvalidInput         422: a field is well-formed but not acceptable (names the field)
-    ├── NotFound             404: no such resource (or not this caller's)
-    └── PayloadTooLarge      413: the body exceeds the configured limit
+    ├── Unauthorized         401: no API key, or one that is wrong or revoked
+    ├── NotFound             404: no such resource (or not this caller's: the same answer)
+    ├── Conflict             409: the request clashes with what is stored (names the field)
+    ├── PayloadTooLarge      413: the body exceeds the configured limit
+    └── ServiceUnavailable   503: the database is busy or unreachable; has Retry-After
 
 FastAPI's own validation errors become 422 problems naming each field; unparsable JSON is a
 400; any other exception becomes a bare 500 problem with no internals in it.
@@ -25,9 +28,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "AppError",
+    "Conflict",
     "InvalidInput",
     "NotFound",
     "PayloadTooLarge",
+    "ServiceUnavailable",
+    "Unauthorized",
     "field_path",
     "install_error_handlers",
     "problem_response",
@@ -58,10 +64,17 @@ class AppError(Exception):
     type = "about:blank"
     title = "Internal server error"
 
-    def __init__(self, detail: str, *, errors: Sequence[dict[str, str]] = ()) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[dict[str, str]] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = list(errors)
+        self.headers = headers
 
 
 class InvalidInput(AppError):
@@ -75,10 +88,40 @@ class InvalidInput(AppError):
         )
 
 
+class Unauthorized(AppError):
+    status = 401
+    type = "/problems/unauthorized"
+    title = "Unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="ladderback"'})
+
+
 class NotFound(AppError):
     status = 404
     type = "/problems/not-found"
     title = "Not found"
+
+
+class Conflict(AppError):
+    status = 409
+    type = "/problems/conflict"
+    title = "Conflict"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(
+            f"{field}: {message}", errors=[{"field": field, "message": message, "type": "conflict"}]
+        )
+
+
+class ServiceUnavailable(AppError):
+    status = 503
+    type = "/problems/service-unavailable"
+    title = "Service unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int = 1, cause: str = "") -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+        self.cause = cause
 
 
 class PayloadTooLarge(AppError):
@@ -128,8 +171,15 @@ def problem_response(
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
+    if isinstance(exc, ServiceUnavailable) and exc.cause:
+        log.warning("database unavailable: %s", exc.cause)
     return problem_response(
-        exc.status, exc.detail, type_=exc.type, title=exc.title, errors=exc.errors
+        exc.status,
+        exc.detail,
+        type_=exc.type,
+        title=exc.title,
+        errors=exc.errors,
+        headers=exc.headers,
     )
 
 

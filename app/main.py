@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.routes import catalog, health, recommendations
+from app.api.deps import get_tenant
+from app.api.routes import catalog, health, recommendations, users
 from app.catalog.loader import default_catalog, load_catalog
+from app.db.session import Database
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers, problem_response
 from app.settings import Settings, get_settings
 
@@ -25,6 +27,10 @@ Send a profile, a condition and the session history; get the next session. Every
 says whether it was **progressed**, **maintained**, **regressed** or **substituted**, and why,
 citing a named rule and thresholds with published sources (`GET /v1/ruleset`). Red flags
 lead to referral, never to exercise; a pain flare never leads to progression.
+
+Every `/v1` route needs an API key (`Authorization: Bearer <key>` or `X-API-Key`). Each
+key belongs to one client (tenant); a client sees only its own users, and another client's
+user id answers 404, like a missing one.
 
 Errors are RFC 9457 `application/problem+json` and name the offending field.
 """
@@ -114,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             load_catalog(settings.catalog_dir) if settings.catalog_dir else default_catalog()
         )
         yield
+        database.dispose()
 
     app = FastAPI(
         title="ladderback",
@@ -122,9 +129,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    # The schema is migrated before the app starts (`ladderback db upgrade`, which the serve
+    # command runs), not here: several workers starting at once would race to migrate.
+    database = Database(
+        settings.database_url, lock_timeout_seconds=settings.db_lock_timeout_seconds
+    )
+    app.state.database = database
     install_error_handlers(app)
-    app.include_router(recommendations.router)
-    app.include_router(catalog.router)
+    authenticated = [Depends(get_tenant)]
+    app.include_router(recommendations.router, dependencies=authenticated)
+    app.include_router(catalog.router, dependencies=authenticated)
+    app.include_router(users.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     _document_problems_only(app)

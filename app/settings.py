@@ -1,11 +1,15 @@
-"""Service settings, read from the environment (prefix ``LADDERBACK_``) once at start-up."""
+"""Service settings, read from the environment once at start-up.
+
+Most settings take the prefix ``LADDERBACK_``; the database is ``DATABASE_URL`` (the
+convention every host and container platform uses), or ``LADDERBACK_DATABASE_URL``.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
@@ -17,6 +21,11 @@ HISTORY_SESSIONS_CEILING = 200
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LADDERBACK_", extra="ignore")
 
+    database_url: str = Field(
+        default="sqlite:///ladderback.db",
+        validation_alias=AliasChoices("DATABASE_URL", "LADDERBACK_DATABASE_URL"),
+        description="SQLAlchemy URL; a SQLite file by default, PostgreSQL for several instances.",
+    )
     catalog_dir: Path | None = Field(
         default=None, description="Directory of catalog data files; the packaged catalog if unset."
     )
@@ -29,7 +38,27 @@ class Settings(BaseSettings):
         le=HISTORY_SESSIONS_CEILING,
         description="Most sessions accepted in a recommendation request's history.",
     )
+    max_sessions_per_day: int = Field(
+        default=12, ge=1, le=24, description="Most sessions one user may log for one date."
+    )
+    idempotency_hours: int = Field(
+        default=24, ge=1, le=24 * 7, description="How long an Idempotency-Key is remembered."
+    )
+    db_lock_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="How long a write waits for a lock before a 503."
+    )
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str) -> str:
+        # Plain postgres URLs (as most platforms hand them out) use the psycopg 3 driver.
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                url = "postgresql+psycopg://" + url[len(prefix) :]
+        if not url.startswith(("sqlite:///", "postgresql+psycopg://")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return url
 
 
 @lru_cache(maxsize=1)

@@ -1,16 +1,37 @@
-"""Request dependencies as ``Annotated`` aliases; tests override the underlying functions."""
+"""Request dependencies as ``Annotated`` aliases; tests override the underlying functions.
+
+``ReadDb`` and ``WriteDb`` are the request's unit of work: one transaction, committed when
+the route returns (before the response is sent) and rolled back if it raises. On SQLite a
+write transaction takes the write lock up front (``BEGIN IMMEDIATE``); a read never waits.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from app.db.session import Database, Session
 from app.domain.catalog import Catalog
+from app.services.clients import Tenant, authenticate
 from app.settings import Settings, get_settings
 
-__all__ = ["CatalogDep", "SettingsDep", "TodayDep", "get_catalog", "get_today"]
+__all__ = [
+    "CatalogDep",
+    "IdempotencyKey",
+    "NowDep",
+    "ReadDb",
+    "SettingsDep",
+    "TenantDep",
+    "TodayDep",
+    "WriteDb",
+    "get_catalog",
+    "get_now",
+    "get_today",
+]
 
 
 def get_catalog(request: Request) -> Catalog:
@@ -18,11 +39,64 @@ def get_catalog(request: Request) -> Catalog:
     return catalog
 
 
-def get_today() -> date:
-    """The service's idea of today (UTC); the domain never reads a clock itself."""
-    return datetime.now(UTC).date()
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_now() -> datetime:
+    """The service's clock (UTC); the domain never reads a clock itself."""
+    return datetime.now(UTC)
+
+
+def get_today(now: Annotated[datetime, Depends(get_now)]) -> date:
+    """The service's idea of today (UTC)."""
+    return now.date()
+
+
+def _read_db(database: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
+    with database.transaction(write=False) as session:
+        yield session
+
+
+def _write_db(database: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
+    with database.transaction(write=True) as session:
+        yield session
+
+
+# auto_error=False: a missing key is our own 401 problem, not FastAPI's 403.
+_bearer = HTTPBearer(auto_error=False, description="An API key from `ladderback clients create`.")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same key.")
+
+
+def get_tenant(
+    database: Annotated[Database, Depends(get_database)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Tenant:
+    presented = bearer.credentials if bearer is not None else api_key
+    # Its own short read: the route's transaction (a write, perhaps) starts after the caller
+    # is known, and stateless routes take no write lock at all.
+    with database.transaction(write=False) as session:
+        return authenticate(session, presented)
 
 
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+NowDep = Annotated[datetime, Depends(get_now)]
 TodayDep = Annotated[date, Depends(get_today)]
+TenantDep = Annotated[Tenant, Depends(get_tenant)]
+ReadDb = Annotated[Session, Depends(_read_db, scope="function")]
+WriteDb = Annotated[Session, Depends(_write_db, scope="function")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[!-~]+$",
+        description="Any unique string (a UUID, say). A retry with the same key and body "
+        "returns the first response; the same key with another body is refused (422). "
+        "Keys are kept 24 hours.",
+    ),
+]

@@ -7,25 +7,41 @@ from typing import Any
 from app.api.schemas import Problem
 from app.errors import PROBLEM_MEDIA_TYPE
 
-__all__ = ["problems"]
+__all__ = ["READ_PROBLEMS", "WRITE_PROBLEMS", "problems"]
 
 _DESCRIPTIONS = {
     400: "Malformed request (for example a body that is not JSON).",
-    404: "No such resource.",
+    401: "No API key, or a key that is wrong or revoked.",
+    404: "No such resource, or not one of the caller's (the same answer).",
+    409: "The request conflicts with what is stored; `errors` names the field.",
     413: "Request body larger than the configured limit.",
     415: "The body must be application/json.",
     422: "A field is missing, of the wrong type or out of range; `errors` names each field.",
     500: "Unexpected server error; no internals are disclosed.",
+    503: "The database is busy or unreachable; retry after `Retry-After` seconds.",
 }
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries for these statuses, all RFC 9457 problem+json."""
-    return {
-        status: {
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entry: dict[str, Any] = {
             "description": _DESCRIPTIONS[status],
             "model": Problem,
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-        for status in statuses
-    }
+        if status == 503:
+            entry["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait before retrying.",
+                    "schema": {"type": "integer"},
+                }
+            }
+        out[status] = entry
+    return out
+
+
+# What every stored-resource route may answer with.
+READ_PROBLEMS = (401, 404, 422, 500, 503)
+WRITE_PROBLEMS = (400, 401, 404, 409, 413, 415, 422, 500, 503)

@@ -25,7 +25,7 @@ from app.domain.types import (
 )
 from app.errors import InvalidInput
 
-__all__ = ["recommend", "to_condition", "to_history", "to_profile"]
+__all__ = ["recommend", "to_condition", "to_exercise_result", "to_history", "to_profile"]
 
 
 def to_dose(dose: DoseIn) -> Dose:
@@ -66,7 +66,7 @@ def to_condition(condition: ConditionIn, today: date) -> Condition:
     )
 
 
-def _to_result(result: ExerciseResultIn, where: str, catalog: Catalog) -> ExerciseResult:
+def to_exercise_result(result: ExerciseResultIn, where: str, catalog: Catalog) -> ExerciseResult:
     if result.exercise_id not in catalog.by_id:
         raise InvalidInput(f"{where}.exercise_id", f"unknown exercise {result.exercise_id!r}")
     return ExerciseResult(
@@ -95,7 +95,7 @@ def to_history(
             SessionRecord(
                 date=session.date,
                 exercises=tuple(
-                    _to_result(r, f"history[{i}].exercises[{j}]", catalog)
+                    to_exercise_result(r, f"history[{i}].exercises[{j}]", catalog)
                     for j, r in enumerate(session.exercises)
                 ),
                 completed=session.completed,

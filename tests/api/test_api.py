@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
-from datetime import date
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.api.deps import get_catalog, get_today
+from app.api.deps import get_catalog
 from app.api.schemas import RECOMMENDATION_REQUEST_EXAMPLE
-from app.catalog.loader import default_catalog
 from app.main import create_app
+from app.settings import Settings
+from tests.conftest import TODAY
 
-TODAY = date(2026, 11, 24)
 
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[TestClient]:
-    app = create_app()
-    app.dependency_overrides[get_today] = lambda: TODAY
-    with TestClient(app) as test_client:
-        yield test_client
+@pytest.fixture
+def client(api: TestClient) -> TestClient:
+    return api
 
 
 def body(**changes: Any) -> dict[str, Any]:
@@ -285,14 +280,17 @@ def test_health(client: TestClient) -> None:
     assert health["exercises"] >= 45
 
 
-def test_an_unexpected_failure_is_a_500_problem_that_discloses_nothing() -> None:
-    app = create_app()
+def test_an_unexpected_failure_is_a_500_problem_that_discloses_nothing(
+    database_url: str, api_key: str
+) -> None:
+    app = create_app(Settings(database_url=database_url))
 
     def broken_catalog() -> None:
         raise RuntimeError("secret internals: /srv/ladderback/app")
 
     app.dependency_overrides[get_catalog] = broken_catalog
-    with TestClient(app, raise_server_exceptions=False) as broken:
+    auth = {"Authorization": f"Bearer {api_key}"}
+    with TestClient(app, raise_server_exceptions=False, headers=auth) as broken:
         response = broken.post("/v1/recommendations", json=body())
     problem = assert_problem(response, 500)
     assert "secret" not in response.text
@@ -300,12 +298,12 @@ def test_an_unexpected_failure_is_a_500_problem_that_discloses_nothing() -> None
     assert problem["detail"] == "The server could not complete the request."
 
 
-def _raw(headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple[int, bytes]:
+def _raw(
+    app: FastAPI, headers: list[tuple[bytes, bytes]], chunks: list[bytes]
+) -> tuple[int, bytes]:
     """Drive the ASGI app directly, with headers and chunking no HTTP client would send."""
     import asyncio
 
-    app = create_app()
-    app.state.catalog = default_catalog()  # what the lifespan would load
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -337,22 +335,28 @@ def _raw(headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple[int, 
     return start["status"], b"".join(m.get("body", b"") for m in sent if "body" in m)
 
 
-def test_an_oversized_chunked_body_is_a_413_problem() -> None:
+def test_an_oversized_chunked_body_is_a_413_problem(app: FastAPI) -> None:
     headers = [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]
-    status, payload = _raw(headers, [b" " * 200_000, b" " * 200_000])
+    status, payload = _raw(app, headers, [b" " * 200_000, b" " * 200_000])
     assert status == 413
     assert b'"status":413' in payload
 
 
-def test_a_non_numeric_content_length_is_a_400_problem() -> None:
-    status, _ = _raw([(b"content-type", b"application/json"), (b"content-length", b"ten")], [b"{}"])
+def test_a_non_numeric_content_length_is_a_400_problem(app: FastAPI) -> None:
+    status, _ = _raw(
+        app, [(b"content-type", b"application/json"), (b"content-length", b"ten")], [b"{}"]
+    )
     assert status == 400
 
 
-def test_a_chunked_body_within_the_limit_is_accepted() -> None:
+def test_a_chunked_body_within_the_limit_is_accepted(app: FastAPI, api_key: str) -> None:
     payload = json.dumps(body()).encode()
-    headers = [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]
-    status, response = _raw(headers, [payload[:100], payload[100:]])
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"transfer-encoding", b"chunked"),
+        (b"authorization", f"Bearer {api_key}".encode()),
+    ]
+    status, response = _raw(app, headers, [payload[:100], payload[100:]])
     assert status == 200, response
 
 
@@ -373,8 +377,8 @@ def test_a_nan_load_is_refused_with_its_field(client: TestClient) -> None:
     assert "finite" in problem["errors"][0]["message"]
 
 
-def test_an_absurd_content_length_is_a_413_not_a_crash() -> None:
+def test_an_absurd_content_length_is_a_413_not_a_crash(app: FastAPI) -> None:
     status, _ = _raw(
-        [(b"content-type", b"application/json"), (b"content-length", b"9" * 5000)], [b"{}"]
+        app, [(b"content-type", b"application/json"), (b"content-length", b"9" * 5000)], [b"{}"]
     )
     assert status == 413

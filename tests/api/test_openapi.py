@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.main import create_app
+from fastapi import FastAPI
 
 COMMITTED = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 
 
-def test_the_app_matches_the_committed_contract() -> None:
+def test_the_app_matches_the_committed_contract(app: FastAPI) -> None:
     committed = json.loads(COMMITTED.read_text(encoding="utf-8"))
-    assert create_app().openapi() == committed, (
+    assert app.openapi() == committed, (
         "openapi/openapi.json is stale: run `.venv/bin/python scripts/export_openapi.py`"
     )
 
 
-def test_every_operation_has_a_stable_id_tag_and_documented_problems() -> None:
-    document = create_app().openapi()
+def test_every_operation_has_a_stable_id_tag_and_documented_problems(app: FastAPI) -> None:
+    document = app.openapi()
     seen = set()
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
@@ -35,8 +35,8 @@ def test_every_operation_has_a_stable_id_tag_and_documented_problems() -> None:
                     )
 
 
-def test_request_and_response_schemas_carry_examples() -> None:
-    schemas = create_app().openapi()["components"]["schemas"]
+def test_request_and_response_schemas_carry_examples(app: FastAPI) -> None:
+    schemas = app.openapi()["components"]["schemas"]
     for name in (
         "RecommendationRequest",
         "RecommendationOut",

@@ -1,0 +1,235 @@
+"""Table models: storage only. API schemas and domain types are mapped in the repositories.
+
+Every row a tenant can reach hangs off ``app_user.client_id``; children cascade from the
+user, so erasing a user erases everything about them in one statement.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "ApiClient",
+    "AppUser",
+    "ConditionEpisode",
+    "ExerciseSession",
+    "HistorySummaryRow",
+    "IdempotencyRecord",
+    "RecommendationRecord",
+    "UTCDateTime",
+]
+
+# Named constraints, so migrations can alter them on SQLite (batch mode) and PostgreSQL alike.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes on both databases (SQLite would hand back naive ones)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:  # noqa: ARG002
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:  # noqa: ARG002
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _id() -> Any:
+    return Field(primary_key=True, max_length=36)
+
+
+def _user_fk() -> Any:
+    return Field(
+        sa_column_args=[sa.ForeignKey("app_user.id", ondelete="CASCADE")],
+        max_length=36,
+        index=True,
+    )
+
+
+def _stamp() -> Any:
+    return Field(sa_type=UTCDateTime)
+
+
+class ApiClient(SQLModel, table=True):
+    """A tenant: one calling app or clinic, with one API key (only its hash is kept)."""
+
+    __tablename__ = "api_client"
+
+    id: str = _id()
+    name: str = Field(max_length=100)
+    key_id: str = Field(max_length=16, unique=True)
+    key_hash: str = Field(max_length=64)
+    created_at: datetime = _stamp()
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AppUser(SQLModel, table=True):
+    """A person, as one tenant knows them, with their exercise profile."""
+
+    __tablename__ = "app_user"
+    __table_args__ = (sa.UniqueConstraint("client_id", "external_id"),)
+
+    id: str = _id()
+    client_id: str = Field(
+        sa_column_args=[sa.ForeignKey("api_client.id", ondelete="CASCADE")], max_length=36
+    )
+    external_id: str = Field(max_length=255)
+    age: int
+    ability: str = Field(max_length=20)
+    equipment: list[str] = Field(sa_type=sa.JSON)
+    contraindications: list[str] = Field(sa_type=sa.JSON)
+    minutes_available: int
+    created_at: datetime = _stamp()
+    updated_at: datetime = _stamp()
+
+
+class ConditionEpisode(SQLModel, table=True):
+    """One episode of a back condition; a user has at most one active episode."""
+
+    __tablename__ = "condition_episode"
+
+    id: str = _id()
+    user_id: str = _user_fk()
+    kind: str = Field(max_length=20)
+    onset_date: date
+    baseline_pain: int
+    red_flags: list[str] = Field(sa_type=sa.JSON)
+    side: str = Field(max_length=10)
+    directional_preference: str = Field(max_length=20)
+    stenosis_like_symptoms: bool
+    status: str = Field(max_length=10)
+    resolved_on: date | None = None
+    created_at: datetime = _stamp()
+    updated_at: datetime = _stamp()
+
+
+class ExerciseSession(SQLModel, table=True):
+    """A performed (or missed) session, with each exercise prescribed against performed."""
+
+    __tablename__ = "exercise_session"
+    # The decision window is read by (episode, date) and listings by (user, date): index
+    # range scans, never a full read of the history.
+    __table_args__ = (
+        sa.Index("ix_exercise_session_condition_date", "condition_id", "date"),
+        sa.Index("ix_exercise_session_user_date", "user_id", "date"),
+    )
+
+    id: str = _id()
+    user_id: str = Field(
+        sa_column_args=[sa.ForeignKey("app_user.id", ondelete="CASCADE")], max_length=36
+    )
+    condition_id: str = Field(
+        sa_column_args=[sa.ForeignKey("condition_episode.id", ondelete="CASCADE")],
+        max_length=36,
+    )
+    recommendation_id: str | None = Field(
+        default=None,
+        sa_column_args=[sa.ForeignKey("recommendation.id", ondelete="SET NULL")],
+        max_length=36,
+    )
+    date: date
+    completed: bool
+    exercises: list[dict[str, Any]] = Field(sa_type=sa.JSON)
+    pain_before: int | None = None
+    pain_after: int | None = None
+    next_day_pain: int | None = None
+    symptom_change: str = Field(max_length=20)
+    new_numbness_or_tingling: bool
+    created_at: datetime = _stamp()
+    updated_at: datetime = _stamp()
+
+
+class RecommendationRecord(SQLModel, table=True):
+    """A recommendation as issued: its exact inputs, the ruleset version and the answer."""
+
+    __tablename__ = "recommendation"
+    __table_args__ = (sa.Index("ix_recommendation_user_created", "user_id", "created_at"),)
+
+    id: str = _id()
+    user_id: str = Field(
+        sa_column_args=[sa.ForeignKey("app_user.id", ondelete="CASCADE")], max_length=36
+    )
+    condition_id: str = Field(
+        sa_column_args=[sa.ForeignKey("condition_episode.id", ondelete="CASCADE")],
+        max_length=36,
+        index=True,
+    )
+    today: date
+    ruleset_version: str = Field(max_length=64)
+    status: str = Field(max_length=10)
+    inputs: dict[str, Any] = Field(sa_type=sa.JSON)
+    output: dict[str, Any] = Field(sa_type=sa.JSON)
+    created_at: datetime = _stamp()
+
+
+class HistorySummaryRow(SQLModel, table=True):
+    """An episode's sessions before the decision window, folded (see ``HistorySummary``).
+
+    ``basis`` fingerprints what the fold depends on (ruleset, condition kind, onset and
+    baseline pain); a different basis, or a session written on or before ``through``,
+    makes the row stale and it is rebuilt.
+    """
+
+    __tablename__ = "history_summary"
+
+    condition_id: str = Field(
+        sa_column_args=[sa.ForeignKey("condition_episode.id", ondelete="CASCADE")],
+        primary_key=True,
+        max_length=36,
+    )
+    basis: str = Field(max_length=64)
+    through: date
+    first_date: date
+    sessions: int
+    completed_sessions: int
+    phase: str | None = Field(default=None, max_length=20)
+    pain: int | None = None
+    held: bool
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first response to a request sent with an ``Idempotency-Key``.
+
+    The unique constraint on (client, key) is what makes concurrent retries safe: the
+    second insert waits for the first transaction and then finds its row.
+    """
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (sa.UniqueConstraint("client_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(
+        sa_column_args=[sa.ForeignKey("api_client.id", ondelete="CASCADE")], max_length=36
+    )
+    key: str = Field(max_length=255)
+    # Responses carry health data: they go when the user is erased.
+    user_id: str | None = Field(
+        default=None,
+        sa_column_args=[sa.ForeignKey("app_user.id", ondelete="CASCADE")],
+        max_length=36,
+        index=True,
+    )
+    fingerprint: str = Field(max_length=64)
+    status_code: int
+    response: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    headers: dict[str, str] | None = Field(default=None, sa_type=sa.JSON)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

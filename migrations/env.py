@@ -1,0 +1,40 @@
+"""Alembic environment: migrates the database named by the settings (``DATABASE_URL``).
+
+A caller may pass a URL instead through ``config.attributes["url"]`` (tests do, for their
+own throw-away databases).
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import app.db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from app.db.engine import create_db_engine
+from app.settings import get_settings
+
+config = context.config
+url = config.attributes.get("url") or get_settings().database_url
+
+
+def run_migrations_online() -> None:
+    engine = create_db_engine(url)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=SQLModel.metadata,
+            # SQLite cannot ALTER most things: batch mode copies the table instead.
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    context.configure(url=url, target_metadata=SQLModel.metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    run_migrations_online()
