@@ -135,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.database_url, lock_timeout_seconds=settings.db_lock_timeout_seconds
     )
     app.state.database = database
+    app.state.settings = settings
     install_error_handlers(app)
     authenticated = [Depends(get_tenant)]
     app.include_router(recommendations.router, dependencies=authenticated)

@@ -16,8 +16,9 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from app.db.session import Database, Session
 from app.domain.catalog import Catalog
+from app.errors import InvalidInput
 from app.services.clients import Tenant, authenticate
-from app.settings import Settings, get_settings
+from app.settings import Settings
 
 __all__ = [
     "CatalogDep",
@@ -37,6 +38,12 @@ __all__ = [
 def get_catalog(request: Request) -> Catalog:
     catalog: Catalog = request.app.state.catalog
     return catalog
+
+
+def get_app_settings(request: Request) -> Settings:
+    """The settings the app was created with (not a fresh read of the environment)."""
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def get_database(request: Request) -> Database:
@@ -82,21 +89,32 @@ def get_tenant(
 
 
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 NowDep = Annotated[datetime, Depends(get_now)]
 TodayDep = Annotated[date, Depends(get_today)]
 TenantDep = Annotated[Tenant, Depends(get_tenant)]
 ReadDb = Annotated[Session, Depends(_read_db, scope="function")]
 WriteDb = Annotated[Session, Depends(_write_db, scope="function")]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[!-~]+$",
-        description="Any unique string (a UUID, say). A retry with the same key and body "
-        "returns the first response; the same key with another body is refused (422). "
-        "Keys are kept 24 hours.",
-    ),
-]
+
+
+def get_idempotency_key(
+    request: Request,
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            pattern=r"^[!-~]+$",
+            description="Any unique string (a UUID, say). A retry with the same key and "
+            "body returns the first response; the same key with another body is refused "
+            "(422). Keys are kept for a day (`LADDERBACK_IDEMPOTENCY_HOURS`).",
+        ),
+    ] = None,
+) -> str | None:
+    if len(request.headers.getlist("idempotency-key")) > 1:
+        raise InvalidInput("header.Idempotency-Key", "send it once, with one value")
+    return key
+
+
+IdempotencyKey = Annotated[str | None, Depends(get_idempotency_key)]

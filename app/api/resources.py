@@ -278,6 +278,7 @@ class HistorySummaryOut(BaseModel):
     phase: Phase | None
     pain: int | None
     held: bool
+    exercises_done: list[str] = Field(description="Exercises done before the window.")
 
 
 class RecommendationInputs(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 from app.api.schemas import Problem
 from app.errors import PROBLEM_MEDIA_TYPE
 
-__all__ = ["READ_PROBLEMS", "WRITE_PROBLEMS", "problems"]
+__all__ = ["CREATE_USER_PROBLEMS", "READ_PROBLEMS", "WRITE_PROBLEMS", "created", "problems"]
 
 _DESCRIPTIONS = {
     400: "Malformed request (for example a body that is not JSON).",
@@ -31,6 +31,13 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "model": Problem,
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
+        if status == 401:
+            entry["headers"] = {
+                "WWW-Authenticate": {
+                    "description": "How to authenticate: `Bearer`.",
+                    "schema": {"type": "string"},
+                }
+            }
         if status == 503:
             entry["headers"] = {
                 "Retry-After": {
@@ -42,6 +49,21 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
+def created(what: str, *, idempotent: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The 201 entry of a route that makes a resource, with its response headers."""
+    headers: dict[str, Any] = {
+        "Location": {"description": f"The new {what}'s URL.", "schema": {"type": "string"}}
+    }
+    if idempotent:
+        headers["Idempotent-Replayed"] = {
+            "description": "`true` when this is the stored first response to a retried "
+            "`Idempotency-Key`; absent otherwise.",
+            "schema": {"type": "string", "enum": ["true"]},
+        }
+    return {201: {"description": f"The {what}, created.", "headers": headers}}
+
+
 # What every stored-resource route may answer with.
 READ_PROBLEMS = (401, 404, 422, 500, 503)
 WRITE_PROBLEMS = (400, 401, 404, 409, 413, 415, 422, 500, 503)
+CREATE_USER_PROBLEMS = (400, 401, 409, 413, 415, 422, 500, 503)

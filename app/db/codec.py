@@ -186,6 +186,7 @@ def summary_json(summary: HistorySummary) -> Json:
         "phase": None if summary.phase is None else summary.phase.value,
         "pain": summary.pain,
         "held": summary.held,
+        "exercises_done": sorted(summary.exercises_done),
     }
 
 
@@ -198,4 +199,5 @@ def summary_from_json(data: Json) -> HistorySummary:
         phase=None if data["phase"] is None else Phase(data["phase"]),
         pain=data["pain"],
         held=data["held"],
+        exercises_done=frozenset(data.get("exercises_done", ())),
     )

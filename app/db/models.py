@@ -204,6 +204,7 @@ class HistorySummaryRow(SQLModel, table=True):
     phase: str | None = Field(default=None, max_length=20)
     pain: int | None = None
     held: bool
+    exercises_done: list[str] = Field(sa_type=sa.JSON)
 
 
 class IdempotencyRecord(SQLModel, table=True):

@@ -362,6 +362,7 @@ class HistorySummaries:
                 "phase": row.phase,
                 "pain": row.pain,
                 "held": row.held,
+                "exercises_done": row.exercises_done,
             }
         )
 
@@ -379,6 +380,7 @@ class HistorySummaries:
                 phase=data["phase"],
                 pain=summary.pain,
                 held=summary.held,
+                exercises_done=data["exercises_done"],
             )
             self.session.add(row)
             return
@@ -390,6 +392,7 @@ class HistorySummaries:
         row.phase = data["phase"]
         row.pain = summary.pain
         row.held = summary.held
+        row.exercises_done = data["exercises_done"]
 
     def drop_if_covers(self, condition_id: str, day: date) -> None:
         """Forget the summary when a session on or before its last folded day changed."""
@@ -474,7 +477,11 @@ class IdempotencyKeys:
 
     def purge_expired(self, now: datetime, limit: int = 100) -> None:
         """Delete up to ``limit`` expired keys (any tenant's): bounded work per request."""
-        ids = select(IdempotencyRecord.id).where(col(IdempotencyRecord.expires_at) <= now)
-        self.session.execute(
-            sa.delete(IdempotencyRecord).where(col(IdempotencyRecord.id).in_(ids.limit(limit)))
+        # SKIP LOCKED (PostgreSQL): two requests never queue on the same expired rows.
+        ids = (
+            select(IdempotencyRecord.id)
+            .where(col(IdempotencyRecord.expires_at) <= now)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
         )
+        self.session.execute(sa.delete(IdempotencyRecord).where(col(IdempotencyRecord.id).in_(ids)))

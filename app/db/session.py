@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
 from app.db.engine import READ_ONLY, create_db_engine
-from app.errors import ServiceUnavailable
+from app.errors import InvalidInput, ServiceUnavailable
 
 __all__ = ["Database", "Session"]
 
@@ -46,6 +46,10 @@ class Database:
                 raise ServiceUnavailable(
                     "The database is busy or unreachable; retry shortly.", cause=type(exc).__name__
                 ) from None
+            except DataError:
+                session.rollback()
+                # A value the database cannot store (the API's own checks should stop these).
+                raise InvalidInput("body", "holds a value the database cannot store") from None
             except BaseException:
                 session.rollback()
                 raise

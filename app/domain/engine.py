@@ -545,14 +545,19 @@ def _home_for(slot: Slot, ctx: _Context, *, ready: bool) -> Exercise | None:
     After a swap for kit or a contraindication, return as soon as the home exercise fits.
     After a flare or a too-hard dose, return once the stand-in has earned a step (``ready``),
     one level below where it flared. After spreading symptoms, never by itself: that waits
-    for the clinician review the spreading raised. When the home exercise was last done
+    for the clinician review the spreading raised. When the home ladder was last done
     before the decision window, how it went is summarised away: return only once the
     stand-in has earned a step, as after a flare.
     """
     catalog = ctx.catalog
     last_home = ctx.history.latest_in(catalog.ladder_ids[slot.ladder])
     if last_home is None:
-        if not ready and ctx.history.summary is not None:
+        summary = ctx.history.summary
+        if (
+            not ready
+            and summary is not None
+            and not summary.exercises_done.isdisjoint(catalog.ladder_ids[slot.ladder])
+        ):
             return None
         target = catalog.at_level(slot.ladder, min(slot.start[ctx.profile.ability], slot.max_level))
     else:

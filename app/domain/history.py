@@ -534,4 +534,6 @@ def summarise_history(
         phase=protocol.phases[state.phase_index].id,
         pain=state.pain,
         held=state.held,
+        exercises_done=frozenset(r.exercise_id for s in ordered for r in s.exercises)
+        | (frozenset() if summary is None else summary.exercises_done),
     )

@@ -367,6 +367,9 @@ class HistorySummary:
     phase: Phase | None
     pain: int | None  # latest reported pain carried by the fold (None: baseline)
     held: bool  # the last folded day holds the phase (missed/flare/spread/alert)
+    # Every exercise done before the window (at most the catalog's size): whether the
+    # window's silence about an exercise means "never done" or "done, how it went folded".
+    exercises_done: frozenset[str] = frozenset()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from app.api.resources import SessionCreate, SessionOut, SessionPage, SessionPatch
 from app.db.codec import exercise_result_json
 from app.db.models import ExerciseSession
-from app.db.repositories import HistorySummaries, Recommendations, Sessions
+from app.db.repositories import HistorySummaries, Recommendations, Sessions, session_record_of
 from app.domain.catalog import Catalog
 from app.errors import InvalidInput, NotFound
 from app.services.conditions import active_episode
@@ -43,10 +43,16 @@ def log_session(
     today = now.date()
     if body.date > today:
         raise InvalidInput("date", f"is after today ({today.isoformat()})")
-    if body.recommendation_id is not None and (
-        Recommendations(session).get(user.id, body.recommendation_id) is None
-    ):
-        raise InvalidInput("recommendation_id", "is not one of this user's recommendations")
+    if body.date < episode.onset_date:
+        raise InvalidInput(
+            "date", f"is before the onset of the active episode ({episode.onset_date})"
+        )
+    if body.recommendation_id is not None:
+        followed = Recommendations(session).get(user.id, body.recommendation_id)
+        if followed is None or followed.condition_id != episode.id:
+            raise InvalidInput(
+                "recommendation_id", "is not one of this user's recommendations for this episode"
+            )
     sessions = Sessions(session)
     if sessions.count_on(episode.id, body.date) >= max_per_day:
         raise InvalidInput("date", f"already has {max_per_day} sessions, the most for one date")
@@ -113,6 +119,7 @@ def update_session(
     """Add what is reported later: next-morning pain (the 24-hour signal) above all."""
     user = find_user(session, client_id, user_id, for_update=True)
     row = _find(session, user.id, session_id)
+    before = session_record_of(row)
     fields = patch.model_fields_set
     if "next_day_pain" in fields:
         row.next_day_pain = patch.next_day_pain
@@ -122,6 +129,8 @@ def update_session(
         row.symptom_change = patch.symptom_change.value
     if patch.new_numbness_or_tingling is not None:
         row.new_numbness_or_tingling = patch.new_numbness_or_tingling
-    row.updated_at = now
-    HistorySummaries(session).drop_if_covers(row.condition_id, row.date)
+    if session_record_of(row) != before:
+        row.updated_at = now
+        # The summary may have folded this session as it was: fold again next time.
+        HistorySummaries(session).drop_if_covers(row.condition_id, row.date)
     return session_out(row)

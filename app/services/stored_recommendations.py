@@ -58,6 +58,9 @@ __all__ = [
     "replay_recommendation",
 ]
 
+# Bump when the fold itself changes in code without a ruleset change: stored summaries are
+# then folded again rather than reused.
+SUMMARY_FORMAT = "summary-1"
 # Enough differences to see what moved, few enough to stay readable.
 MAX_DIFFERENCES = 100
 
@@ -67,6 +70,7 @@ def summary_basis(catalog: Catalog, condition: Condition) -> str:
     baseline pain (the phase fold reads all of them)."""
     text = "|".join(
         (
+            SUMMARY_FORMAT,
             catalog.ruleset_version,
             condition.kind.value,
             condition.onset_date.isoformat(),

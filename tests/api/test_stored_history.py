@@ -377,3 +377,63 @@ def test_an_unknown_recommendation_is_a_404(api: TestClient) -> None:
     user_id = new_user(api, with_condition=condition())
     assert_problem(api.get(f"/v1/users/{user_id}/recommendations/{'0' * 36}"), 404)
     assert_problem(api.post(f"/v1/users/{user_id}/recommendations/{'0' * 36}/replay"), 404)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/users/%00",
+        "/v1/users/{user_id}/conditions/a%00b",
+        "/v1/users/{user_id}/sessions?condition_id=%00",
+        "/v1/users/{user_id}/recommendations/not-an-id",
+    ],
+)
+def test_an_id_that_is_not_one_of_ours_is_refused_before_any_query(
+    api: TestClient, path: str
+) -> None:
+    user_id = new_user(api, with_condition=condition())
+    response = api.get(path.format(user_id=user_id))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_session_before_the_episode_began_is_refused(api: TestClient) -> None:
+    onset = TODAY - timedelta(days=10)
+    user_id = new_user(api, with_condition=condition(onset=onset))
+    early = session(day=onset - timedelta(days=1))
+    assert_problem(api.post(f"/v1/users/{user_id}/sessions", json=early), 422, "date")
+    on_onset = session(day=onset)
+    assert api.post(f"/v1/users/{user_id}/sessions", json=on_onset).status_code == 201
+
+
+def test_a_session_cannot_cite_a_recommendation_of_an_earlier_episode(api: TestClient) -> None:
+    user_id = new_user(api, with_condition=condition())
+    old = _recommend(api, user_id)
+    episode = api.get(f"/v1/users/{user_id}/conditions").json()["items"][0]
+    api.patch(f"/v1/users/{user_id}/conditions/{episode['id']}", json={"status": "resolved"})
+    api.post(f"/v1/users/{user_id}/conditions", json=condition(kind="posture"))
+    body = session(day=TODAY, recommendation_id=old["id"])
+    assert_problem(api.post(f"/v1/users/{user_id}/sessions", json=body), 422, "recommendation_id")
+
+
+def test_two_idempotency_keys_in_one_request_are_refused(api: TestClient) -> None:
+    user_id = new_user(api, with_condition=condition())
+    response = api.post(
+        f"/v1/users/{user_id}/recommendations",
+        headers=[("Idempotency-Key", "a"), ("Idempotency-Key", "b")],
+    )
+    assert_problem(response, 422, "header.Idempotency-Key")
+    assert api.get(f"/v1/users/{user_id}/recommendations").json()["total"] == 0
+
+
+def test_settings_given_to_the_app_are_the_ones_its_routes_use(
+    database_url: str, service_clock: Clock, api_key: str
+) -> None:
+    app = create_app(Settings(database_url=database_url, max_sessions_per_day=2))
+    app.dependency_overrides[get_now] = lambda: service_clock.now
+    with TestClient(app, headers={"X-API-Key": api_key}) as strict:
+        user_id = new_user(strict, with_condition=condition())
+        url = f"/v1/users/{user_id}/sessions"
+        for _ in range(2):
+            assert strict.post(url, json=session(day=TODAY)).status_code == 201
+        assert_problem(strict.post(url, json=session(day=TODAY)), 422, "date")

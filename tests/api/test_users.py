@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -280,7 +281,7 @@ def test_deleting_a_user_erases_everything_about_them(api: TestClient, database:
         f"/v1/users/{user}/sessions", json=session(day=TODAY), headers={"Idempotency-Key": "k1"}
     )
     # A session far back, so a recommendation folds it into the episode's history summary.
-    api.post(f"/v1/users/{user}/sessions", json=session(day=TODAY.replace(month=1)))
+    api.post(f"/v1/users/{user}/sessions", json=session(day=TODAY - timedelta(days=50)))
     api.post(f"/v1/users/{user}/recommendations")
     kept = new_user(api, external_id="someone-else", with_condition=condition())
     before = _rows_about(database, user, ids["condition_id"])

@@ -458,21 +458,26 @@ def _glute_session(days_ago: int, exercise_id: str, pain_during: int) -> Session
 
 
 @pytest.mark.parametrize(
-    ("stand_in_days", "expected"),
-    [((3,), ("sit-to-stand", "maintained")), ((5, 3), ("bridge-hold", "substituted"))],
-    ids=["not-yet-earned", "earned-a-step"],
+    ("before_window", "stand_in_days", "expected"),
+    [
+        ("bridge-hold", (3,), ("sit-to-stand", "maintained")),
+        ("bridge-hold", (5, 3), ("bridge-hold", "substituted")),
+        ("sit-to-stand", (3,), ("bridge-hold", "substituted")),
+    ],
+    ids=["home-flared-not-yet-earned", "home-flared-earned-a-step", "home-never-done"],
 )
 def test_a_stand_in_returns_home_only_once_earned_when_the_home_flared_before_the_window(
-    stand_in_days: tuple[int, ...], expected: tuple[str, str]
+    before_window: str, stand_in_days: tuple[int, ...], expected: tuple[str, str]
 ) -> None:
     """The window no longer shows how the home exercise went (it flared 60 days ago), so
-    the stand-in holds the slot until it has earned a step, as after a flare."""
+    the stand-in holds the slot until it has earned a step, as after a flare. When the
+    home exercise was never done, there is nothing hidden: it returns at once."""
     profile = Profile(age=40, ability=AbilityLevel.BEGINNER)
     condition = Condition(
         kind=ConditionKind.STRAIN, onset_date=TODAY - timedelta(days=90), baseline_pain=5
     )
     history = (
-        _glute_session(60, "bridge-hold", pain_during=7),
+        _glute_session(60, before_window, pain_during=7),
         *(_glute_session(d, "sit-to-stand", pain_during=0) for d in stand_in_days),
     )
     rec = next_session(profile, condition, history, CATALOG, TODAY)

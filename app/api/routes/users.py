@@ -36,14 +36,22 @@ from app.api.resources import (
     UserPage,
     UserPatch,
 )
-from app.api.responses import READ_PROBLEMS, WRITE_PROBLEMS, problems
+from app.api.responses import (
+    CREATE_USER_PROBLEMS,
+    READ_PROBLEMS,
+    WRITE_PROBLEMS,
+    created,
+    problems,
+)
 from app.services import conditions, sessions, stored_recommendations, users
 from app.services.idempotency import Outcome, fingerprint, once
 
 router = APIRouter(prefix="/v1")
 
-UserId = Annotated[str, Path(max_length=64, description="The id the service gave the user.")]
-ChildId = Annotated[str, Path(max_length=64)]
+# Ids are the service's own UUIDs; anything else is refused before it reaches a query.
+ID_PATTERN = r"^[0-9a-f-]{1,36}$"
+UserId = Annotated[str, Path(pattern=ID_PATTERN, description="The id the service gave the user.")]
+ChildId = Annotated[str, Path(pattern=ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size.")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
 
@@ -100,7 +108,7 @@ def _created_once(
     summary="Register a person under the caller's own id",
     status_code=201,
     response_model=UserOut,
-    responses=problems(*WRITE_PROBLEMS),
+    responses={**created("user"), **problems(*CREATE_USER_PROBLEMS)},
 )
 def create_user(
     body: UserCreate, tenant: TenantDep, db: WriteDb, now: NowDep, response: Response
@@ -175,7 +183,7 @@ def delete_user(user_id: UserId, tenant: TenantDep, db: WriteDb) -> Response:
     summary="Open a condition episode (one active episode at a time)",
     status_code=201,
     response_model=ConditionOut,
-    responses=problems(*WRITE_PROBLEMS),
+    responses={**created("condition episode"), **problems(*WRITE_PROBLEMS)},
 )
 def create_condition(
     user_id: UserId,
@@ -251,7 +259,7 @@ def update_user_condition(
     "pain later with PATCH. The session joins the user's active condition episode." + _IDEMPOTENT,
     status_code=201,
     response_model=SessionOut,
-    responses=problems(*WRITE_PROBLEMS),
+    responses={**created("session", idempotent=True), **problems(*WRITE_PROBLEMS)},
 )
 def log_session(
     user_id: UserId,
@@ -261,7 +269,7 @@ def log_session(
     catalog: CatalogDep,
     now: NowDep,
     settings: SettingsDep,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKey,
 ) -> Any:
     return _created_once(
         db,
@@ -292,7 +300,7 @@ def list_sessions(
     limit: Limit = 20,
     offset: Offset = 0,
     condition_id: Annotated[
-        str | None, Query(max_length=64, description="Only this episode's sessions.")
+        str | None, Query(pattern=ID_PATTERN, description="Only this episode's sessions.")
     ] = None,
 ) -> SessionPage:
     return sessions.list_sessions(db, tenant.client_id, user_id, limit, offset, condition_id)
@@ -343,7 +351,7 @@ def update_session(
     "its exact inputs, `ruleset_version` and trace." + _IDEMPOTENT,
     status_code=201,
     response_model=StoredRecommendationOut,
-    responses=problems(*WRITE_PROBLEMS),
+    responses={**created("recommendation", idempotent=True), **problems(*WRITE_PROBLEMS)},
 )
 def create_user_recommendation(
     user_id: UserId,
@@ -352,7 +360,7 @@ def create_user_recommendation(
     catalog: CatalogDep,
     now: NowDep,
     settings: SettingsDep,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKey,
 ) -> Any:
     return _created_once(
         db,

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 81fd5adf9123
+Revision ID: a86d53c91fdc
 Revises:
-Create Date: 2026-11-24 12:20:12.007907
+Create Date: 2026-11-24 12:56:50.736895
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 
 import app.db.models
 
-revision: str = "81fd5adf9123"
+revision: str = "a86d53c91fdc"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -126,6 +126,7 @@ def upgrade() -> None:
         sa.Column("phase", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
         sa.Column("pain", sa.Integer(), nullable=True),
         sa.Column("held", sa.Boolean(), nullable=False),
+        sa.Column("exercises_done", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
             ["condition_id"],
             ["condition_episode.id"],
