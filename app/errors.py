@@ -8,6 +8,7 @@ Hierarchy::
     ├── NotFound             404: no such resource (or not this caller's: the same answer)
     ├── Conflict             409: the request clashes with what is stored (names the field)
     ├── PayloadTooLarge      413: the body exceeds the configured limit
+    ├── TooManyRequests      429: the client's budget for this minute is spent; has Retry-After
     └── ServiceUnavailable   503: the database is busy or unreachable; has Retry-After
 
 FastAPI's own validation errors become 422 problems naming each field; unparsable JSON is a
@@ -17,6 +18,7 @@ FastAPI's own validation errors become 422 problems naming each field; unparsabl
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +35,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "ServiceUnavailable",
+    "TooManyRequests",
     "Unauthorized",
     "field_path",
     "install_error_handlers",
@@ -114,6 +117,18 @@ class Conflict(AppError):
         )
 
 
+class TooManyRequests(AppError):
+    status = 429
+    type = "/problems/too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, limit: int, retry_after: int) -> None:
+        super().__init__(
+            f"More than {limit} requests this minute; retry after {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
 class ServiceUnavailable(AppError):
     status = 503
     type = "/problems/service-unavailable"
@@ -130,9 +145,14 @@ class PayloadTooLarge(AppError):
     title = "Payload too large"
 
 
+# Pydantic names the branch of a union it tried ("none", "function-after[...]"); a caller
+# needs the field, not our type's shape.
+_UNION_BRANCH = re.compile(r"^(none|constrained-[a-z]+|[a-z-]+\[.*\])$")
+
+
 def field_path(loc: Sequence[int | str]) -> str:
     """``("body", "history", 0, "date")`` → ``history[0].date``."""
-    parts = list(loc)
+    parts = [p for p in loc if not (isinstance(p, str) and _UNION_BRANCH.match(p))]
     if parts and parts[0] in ("body", "query", "path", "header"):
         where = parts.pop(0)
         if where != "body" and parts:
@@ -190,18 +210,34 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
         return problem_response(
             400, "The request body is not valid JSON.", type_="/problems/malformed-json"
         )
+    # "Input should be None" only says the field is optional: drop it beside the real error.
+    useful = [e for e in raw if e["type"] != "none_required"] or raw
     errors = [
         {"field": field_path(e.get("loc", ())), "message": str(e.get("msg")), "type": e["type"]}
-        for e in raw
+        for e in useful
     ]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     return problem_response(422, detail, type_=InvalidInput.type, errors=errors)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> str:
+    """Every method the published contract lists for this path (Starlette names only the
+    first matching route's)."""
+    path = request.url.path
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\{[^/}]+\}", "[^/]+", template) + "$"
+        if re.match(pattern, path):
+            return ", ".join(sorted(m.upper() for m in operations))
+    return ""
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
-    return problem_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return problem_response(exc.status_code, detail, headers=headers or None)
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

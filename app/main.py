@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import copy
 import logging
+import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api import resources as api_resources
+from app.api import schemas as api_schemas
 from app.api.deps import get_tenant
-from app.api.routes import catalog, health, recommendations, users
+from app.api.openapi_links import add_links
+from app.api.routes import audit, catalog, health, recommendations, users
 from app.catalog.loader import default_catalog, load_catalog
 from app.db.session import Database
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers, problem_response
+from app.ratelimit import rate_limiter
 from app.settings import Settings, get_settings
 
 __all__ = ["app", "create_app"]
@@ -23,16 +33,41 @@ DESCRIPTION = """
 Explainable exercise progression for back pain: muscle **strain**, **sciatica**, poor
 **posture** and **overuse**.
 
-Send a profile, a condition and the session history; get the next session. Every exercise
-says whether it was **progressed**, **maintained**, **regressed** or **substituted**, and why,
-citing a named rule and thresholds with published sources (`GET /v1/ruleset`). Red flags
-lead to referral, never to exercise; a pain flare never leads to progression.
+Each decision says, per exercise, whether it was **progressed**, **maintained**,
+**regressed** or **substituted**, and why. Every reason cites a named rule and thresholds
+with published sources (`GET /v1/ruleset`). Red flags lead to referral, never to exercise. A
+pain flare never leads to progression.
 
-Every `/v1` route needs an API key (`Authorization: Bearer <key>` or `X-API-Key`). Each
-key belongs to one client (tenant); a client sees only its own users, and another client's
-user id answers 404, like a missing one.
+## Authenticate
 
-Errors are RFC 9457 `application/problem+json` and name the offending field.
+Every `/v1` route needs an API key. The service operator makes one per client app or clinic
+with `ladderback clients create "Your app"`; the key is shown once. Send it as
+`Authorization: Bearer <key>` (or `X-API-Key: <key>`). In this page, press **Authorize**
+and paste it. A client sees only its own users: another client's user id answers 404, like
+a missing one.
+
+## A worked example
+
+1. `POST /v1/users` with `{"external_id": "member-1", "profile": {"age": 42, "equipment":
+   ["band"]}}` gives the user's `id`.
+2. `POST /v1/users/{id}/conditions` with `{"kind": "strain", "onset_date": "2026-10-01",
+   "baseline_pain": 5}` opens the episode.
+3. `POST /v1/users/{id}/recommendations` gives today's session: every exercise is `new`.
+4. After training, `POST /v1/users/{id}/sessions` logs it. Give each exercise's prescribed
+   and performed dose, `pain_during`, `effort`, and the `slot` from the recommendation.
+   Send an `Idempotency-Key` so a retry cannot log it twice.
+5. The next morning, `PATCH /v1/users/{id}/sessions/{session_id}` with `{"next_day_pain":
+   2}`.
+6. The next `POST /v1/users/{id}/recommendations` answers from that history, for example
+   `maintained` with reason `green_streak_too_short`. After a second green session it
+   answers `progressed` with `two_green_sessions`.
+
+`POST /v1/recommendations` decides the same way from a self-contained body and stores
+nothing.
+
+Errors are RFC 9457 `application/problem+json` and name the offending field. Responses with
+a person's data carry `Cache-Control: no-store`. Each request has an `X-Request-ID`, which
+the audit trail (`GET /v1/audit-events`) records.
 """
 
 
@@ -95,6 +130,47 @@ class BodyLimit:
         await problem_response(status, detail)(scope, receive, send)
 
 
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
+# Paths whose responses carry a person's data: no cache may keep them.
+_NO_STORE = ("/v1/users", "/v1/recommendations", "/v1/audit-events")
+# The docs pages may load nothing from elsewhere: ReDoc's bundle still names a CDN logo.
+_DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'"
+)
+
+
+class RequestContext:
+    """Give each request an id (the caller's ``X-Request-ID`` if it is a plain token, else a
+    new one), echo it on the response, mark responses with user data ``no-store``, and keep
+    the docs pages to this origin."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"")
+        rid = given.decode() if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        no_store = scope["path"].startswith(_NO_STORE)
+        docs = scope["path"] in ("/docs", "/redoc")
+
+        async def send_with_context(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = rid
+                if no_store:
+                    headers["Cache-Control"] = "no-store"
+                if docs:
+                    headers["Content-Security-Policy"] = _DOCS_POLICY
+            await send(message)
+
+        await self.app(scope, receive, send_with_context)
+
+
 def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
     """A receive callable that hands out ``messages`` first, then defers to ``then``."""
     pending = list(messages)
@@ -120,9 +196,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             load_catalog(settings.catalog_dir) if settings.catalog_dir else default_catalog()
         )
         yield
+        app.state.rate_limiter.close()
         database.dispose()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from the package, not a CDN: clinic networks often block CDNs.
+    app = FastAPIOffline(
         title="ladderback",
         version="0.1.0",
         summary="Back-pain exercise progression rules API",
@@ -136,19 +214,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.database = database
     app.state.settings = settings
+    app.state.rate_limiter = rate_limiter(settings.rate_limit_per_minute, settings.redis_url)
     install_error_handlers(app)
     authenticated = [Depends(get_tenant)]
     app.include_router(recommendations.router, dependencies=authenticated)
     app.include_router(catalog.router, dependencies=authenticated)
     app.include_router(users.router)
+    app.include_router(audit.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    _document_problems_only(app)
+    app.add_middleware(RequestContext)  # outermost: refusals get an id and no-store too
+    _finish_openapi(app)
     return app
 
 
-def _document_problems_only(app: FastAPI) -> None:
-    """Error responses are problem+json only; declaring their model also lists plain JSON."""
+def _published_examples() -> dict[str, list[Any]]:
+    """Each contract model's examples as written, nulls included."""
+    found: dict[str, list[Any]] = {}
+    for module in (api_schemas, api_resources):
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, BaseModel):
+                extra = value.model_config.get("json_schema_extra")
+                examples = extra.get("examples") if isinstance(extra, dict) else None
+                if isinstance(examples, list):
+                    found[value.__name__] = copy.deepcopy(examples)
+    return found
+
+
+def _finish_openapi(app: FastAPI) -> None:
+    """Three corrections to the generated document:
+
+    - error responses are problem+json only (declaring their model also lists plain JSON);
+    - examples keep their nulls (FastAPI drops them, leaving required fields out);
+    - the links between operations that clients and stateful fuzzers follow.
+    """
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -160,6 +259,11 @@ def _document_problems_only(app: FastAPI) -> None:
                         content = response.get("content", {})
                         if status[0] in "45" and PROBLEM_MEDIA_TYPE in content:
                             content.pop("application/json", None)
+            schemas = document.get("components", {}).get("schemas", {})
+            for name, examples in _published_examples().items():
+                if name in schemas and "examples" in schemas[name]:
+                    schemas[name]["examples"] = examples
+            add_links(document)
             app.openapi_schema = document
         return app.openapi_schema
 

@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     db_lock_timeout_seconds: float = Field(
         default=5.0, gt=0, le=60, description="How long a write waits for a lock before a 503."
     )
+    rate_limit_per_minute: int = Field(
+        default=600, ge=1, le=1_000_000, description="Requests one client may make a minute."
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "LADDERBACK_REDIS_URL"),
+        description="Share the rate-limit budget between instances through this Redis.",
+    )
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
     @field_validator("database_url")

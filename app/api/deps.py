@@ -8,6 +8,7 @@ write transaction takes the write lock up front (``BEGIN IMMEDIATE``); a read ne
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated
 
@@ -16,11 +17,15 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from app.db.session import Database, Session
 from app.domain.catalog import Catalog
-from app.errors import InvalidInput
+from app.errors import InvalidInput, TooManyRequests
+from app.ratelimit import RateLimiter
+from app.services.audit import Access, record
 from app.services.clients import Tenant, authenticate
 from app.settings import Settings
 
 __all__ = [
+    "AuditDep",
+    "AuditTrail",
     "CatalogDep",
     "IdempotencyKey",
     "NowDep",
@@ -32,6 +37,8 @@ __all__ = [
     "get_catalog",
     "get_now",
     "get_today",
+    "record_access",
+    "request_id",
 ]
 
 
@@ -77,15 +84,54 @@ _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The sam
 
 
 def get_tenant(
+    request: Request,
     database: Annotated[Database, Depends(get_database)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
+    now: Annotated[datetime, Depends(get_now)],
 ) -> Tenant:
+    """The calling client, once its key checks out and its budget for the minute allows."""
     presented = bearer.credentials if bearer is not None else api_key
     # Its own short read: the route's transaction (a write, perhaps) starts after the caller
     # is known, and stateless routes take no write lock at all.
     with database.transaction(write=False) as session:
-        return authenticate(session, presented)
+        tenant = authenticate(session, presented)
+    limiter: RateLimiter = request.app.state.rate_limiter
+    wait = limiter.wait_for(tenant.client_id, now)
+    if wait is not None:
+        raise TooManyRequests(limiter.limit, wait)
+    return tenant
+
+
+def request_id(request: Request) -> str:
+    """The id ``RequestContext`` gave this request (echoed as ``X-Request-ID``)."""
+    rid: str = request.state.request_id
+    return rid
+
+
+@dataclass
+class AuditTrail:
+    """Whose data the request touches; routes whose user is not in the path name them."""
+
+    user_id: str | None
+
+
+def record_access(
+    request: Request,
+    database: Annotated[Database, Depends(get_database)],
+    tenant: Annotated[Tenant, Depends(get_tenant)],
+    now: Annotated[datetime, Depends(get_now)],
+) -> Iterator[AuditTrail]:
+    """Append an audit event once the route has succeeded (a refused request read nothing).
+
+    It runs after the route's own transaction has ended, in a short transaction of its own.
+    """
+    trail = AuditTrail(request.path_params.get("user_id"))
+    yield trail
+    action = getattr(request.scope.get("route"), "operation_id", None) or request.url.path
+    access = Access(tenant.client_id, trail.user_id, action, request_id(request), now)
+    with database.transaction() as session:
+        record(session, access)
 
 
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
@@ -95,6 +141,7 @@ TodayDep = Annotated[date, Depends(get_today)]
 TenantDep = Annotated[Tenant, Depends(get_tenant)]
 ReadDb = Annotated[Session, Depends(_read_db, scope="function")]
 WriteDb = Annotated[Session, Depends(_write_db, scope="function")]
+AuditDep = Annotated[AuditTrail, Depends(record_access, scope="function")]
 
 
 def get_idempotency_key(

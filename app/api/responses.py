@@ -17,6 +17,7 @@ _DESCRIPTIONS = {
     413: "Request body larger than the configured limit.",
     415: "The body must be application/json.",
     422: "A field is missing, of the wrong type or out of range; `errors` names each field.",
+    429: "The client's request budget for this minute is spent; retry after `Retry-After`.",
     500: "Unexpected server error; no internals are disclosed.",
     503: "The database is busy or unreachable; retry after `Retry-After` seconds.",
 }
@@ -38,7 +39,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
                     "schema": {"type": "string"},
                 }
             }
-        if status == 503:
+        if status in (429, 503):
             entry["headers"] = {
                 "Retry-After": {
                     "description": "Seconds to wait before retrying.",
@@ -64,6 +65,6 @@ def created(what: str, *, idempotent: bool = False) -> dict[int | str, dict[str,
 
 
 # What every stored-resource route may answer with.
-READ_PROBLEMS = (401, 404, 422, 500, 503)
-WRITE_PROBLEMS = (400, 401, 404, 409, 413, 415, 422, 500, 503)
-CREATE_USER_PROBLEMS = (400, 401, 409, 413, 415, 422, 500, 503)
+READ_PROBLEMS = (401, 404, 422, 429, 500, 503)
+WRITE_PROBLEMS = (400, 401, 404, 409, 413, 415, 422, 429, 500, 503)
+CREATE_USER_PROBLEMS = (400, 401, 409, 413, 415, 422, 429, 500, 503)

@@ -13,6 +13,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.json_schema import WithJsonSchema
 
 from app.domain.types import (
     AbilityLevel,
@@ -54,9 +55,35 @@ def _plausible(value: date) -> date:
     return value
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_date_only), AfterValidator(_plausible)]
-Pain = Annotated[int, Field(strict=True, ge=0, le=10, description="0 (none) to 10 (worst)")]
-Effort = Annotated[int, Field(strict=True, ge=0, le=10, description="0 (rest) to 10 (maximal)")]
+IsoDate = Annotated[
+    date,
+    BeforeValidator(_iso_date_only),
+    AfterValidator(_plausible),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            # The range the service accepts, 1900-01-01 to 2100-12-31, as a pattern.
+            "pattern": r"^(19[0-9]{2}|20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+            "description": "A date, YYYY-MM-DD, from 1900-01-01 to 2100-12-31.",
+        }
+    ),
+]
+
+
+def _whole(value: Any) -> Any:
+    # JSON Schema counts 42.0 as an integer; booleans and strings stay refused (strict).
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+# Last in an Annotated, so the range constraints still publish as minimum and maximum.
+WHOLE = BeforeValidator(_whole)
+Pain = Annotated[int, Field(strict=True, ge=0, le=10, description="0 (none) to 10 (worst)"), WHOLE]
+Effort = Annotated[
+    int, Field(strict=True, ge=0, le=10, description="0 (rest) to 10 (maximal)"), WHOLE
+]
 Flag = Annotated[bool, Field(strict=True)]
 ExerciseId = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=80)]
 
@@ -70,22 +97,22 @@ class _Request(BaseModel):
 
 
 class DoseIn(_Request):
-    sets: Annotated[int, _int(1, 20, "Sets")]
-    reps: Annotated[int | None, _int(1, 200, "Reps per set (per side when per_side)")] = None
-    hold_seconds: Annotated[int | None, _int(1, 3600, "Hold per rep, seconds")] = None
-    duration_seconds: Annotated[int | None, _int(1, 7200, "Continuous work, seconds")] = None
+    sets: Annotated[int, _int(1, 20, "Sets"), WHOLE]
+    reps: Annotated[int | None, _int(1, 200, "Reps per set (per side when per_side)"), WHOLE] = None
+    hold_seconds: Annotated[int | None, _int(1, 3600, "Hold per rep, seconds"), WHOLE] = None
+    duration_seconds: Annotated[int | None, _int(1, 7200, "Continuous work, seconds"), WHOLE] = None
     load_kg: Annotated[
         float | None,
         Field(strict=True, ge=0, le=500, allow_inf_nan=False, description="Added load, kg"),
     ] = None
     per_side: Flag = False
-    rest_seconds: Annotated[int, _int(0, 600, "Rest between sets, seconds")] = 0
-    per_week: Annotated[int, _int(1, 7, "Days a week")] = 3
-    per_day: Annotated[int, _int(1, 12, "Times a day")] = 1
+    rest_seconds: Annotated[int, _int(0, 600, "Rest between sets, seconds"), WHOLE] = 0
+    per_week: Annotated[int, _int(1, 7, "Days a week"), WHOLE] = 3
+    per_day: Annotated[int, _int(1, 12, "Times a day"), WHOLE] = 1
 
 
 class ProfileIn(_Request):
-    age: Annotated[int, _int(13, 110, "Age in years")]
+    age: Annotated[int, _int(13, 110, "Age in years"), WHOLE]
     ability: AbilityLevel = AbilityLevel.BEGINNER
     equipment: Annotated[list[Equipment], Field(max_length=len(Equipment))] = Field(
         default_factory=list,
@@ -94,7 +121,7 @@ class ProfileIn(_Request):
     contraindications: Annotated[
         list[Contraindication], Field(max_length=len(Contraindication))
     ] = Field(default_factory=list)
-    minutes_available: Annotated[int, _int(10, 120, "Minutes for one session")] = 30
+    minutes_available: Annotated[int, _int(10, 120, "Minutes for one session"), WHOLE] = 30
 
 
 class ConditionIn(_Request):
@@ -322,7 +349,7 @@ _RESPONSE_EXAMPLE: dict[str, Any] = {
     "exercises": [
         {
             "exercise_id": "sciatic-slider-supine",
-            "name": "Lying sciatic nerve slider",
+            "name": "Sciatic nerve slider lying down",
             "section": "mobility",
             "change": "progressed",
             "reasons": [
@@ -348,6 +375,7 @@ _RESPONSE_EXAMPLE: dict[str, Any] = {
             "previous_dose": None,
             "ladder": "sciatic-nerve-glide",
             "level": 1,
+            "slot": "sciatic-nerve-glide",
             "minutes": 1.4,
             "side": "left",
             "cautions": [],
@@ -489,7 +517,54 @@ class ExerciseOut(BaseModel):
     dose: DoseTemplateOut
 
 
+_BRIDGE_HOLD_EXAMPLE: dict[str, Any] = {
+    "id": "bridge-hold",
+    "name": "Bridge hold",
+    "category": "strength",
+    "aims": ["strength", "endurance"],
+    "movement_pattern": "hip-extension",
+    "spinal_direction": "neutral",
+    "ladder": "glute-bridge",
+    "level": 1,
+    "equipment": [],
+    "minutes_estimate": 1.2,
+    "conditions": {
+        "strain": "suitable",
+        "sciatica": "suitable",
+        "posture": "suitable",
+        "overuse": "suitable",
+    },
+    "condition_notes": {},
+    "contraindications": {
+        "pregnancy": {"level": "caution", "note": "From about 16 weeks, lying flat ..."},
+        "hypertension": {"level": "caution", "note": "Breathe steadily through every hold ..."},
+    },
+    "alternatives": ["sit-to-stand", "bird-dog-leg-reach"],
+    "instructions": "Lie on your back with your knees bent ...",
+    "cues": ["Squeeze your buttocks to lift; don't push your lower back into an arch.", "..."],
+    "dose": {
+        "sets": {"start": 1, "min": 1, "max": 1, "step": 1},
+        "reps": {"start": 5, "min": 3, "max": 8, "step": 1},
+        "hold_seconds": {"start": 10, "min": 5, "max": 30, "step": 5},
+        "duration_seconds": None,
+        "load_kg": None,
+        "per_week": {"start": 2, "min": 2, "max": 3, "step": 1},
+        "per_day": None,
+        "per_side": False,
+        "rest_seconds": 20,
+        "tempo_seconds": 3,
+        "progression": ["hold_seconds", "reps", "variant", "per_week"],
+    },
+}
+
+
 class ExercisePage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"items": [_BRIDGE_HOLD_EXAMPLE], "total": 7, "limit": 1, "offset": 0}]
+        }
+    )
+
     items: list[ExerciseOut]
     total: int = Field(description="How many exercises match the filters.")
     limit: int

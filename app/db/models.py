@@ -16,6 +16,7 @@ from sqlmodel import Field, SQLModel
 __all__ = [
     "ApiClient",
     "AppUser",
+    "AuditEvent",
     "ConditionEpisode",
     "ExerciseSession",
     "HistorySummaryRow",
@@ -234,3 +235,23 @@ class IdempotencyRecord(SQLModel, table=True):
     response: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     headers: dict[str, str] | None = Field(default=None, sa_type=sa.JSON)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One access to a user's data: who (client), whose (user), what, when, which request.
+
+    Append-only: nothing updates or deletes these rows but the client's own removal. They
+    hold no health data, and they outlive a user's erasure (the erasure is itself recorded).
+    """
+
+    __tablename__ = "audit_event"
+    __table_args__ = (sa.Index("ix_audit_event_client_at", "client_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(
+        sa_column_args=[sa.ForeignKey("api_client.id", ondelete="CASCADE")], max_length=36
+    )
+    user_id: str | None = Field(default=None, max_length=36)
+    action: str = Field(max_length=64)
+    request_id: str = Field(max_length=64)
+    at: datetime = Field(sa_type=UTCDateTime)

@@ -25,6 +25,7 @@ from app.db.codec import (
 from app.db.models import (
     ApiClient,
     AppUser,
+    AuditEvent,
     ConditionEpisode,
     ExerciseSession,
     HistorySummaryRow,
@@ -49,6 +50,7 @@ from app.domain.types import (
 __all__ = [
     "ACTIVE",
     "RESOLVED",
+    "AuditEvents",
     "Clients",
     "Conditions",
     "HistorySummaries",
@@ -485,3 +487,24 @@ class IdempotencyKeys:
             .with_for_update(skip_locked=True)
         )
         self.session.execute(sa.delete(IdempotencyRecord).where(col(IdempotencyRecord.id).in_(ids)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Audit events
+
+
+class AuditEvents:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, event: AuditEvent) -> None:
+        self.session.add(event)
+
+    def page(
+        self, client_id: str, limit: int, offset: int, user_id: str | None = None
+    ) -> tuple[list[AuditEvent], int]:
+        query = select(AuditEvent).where(AuditEvent.client_id == client_id)
+        if user_id is not None:
+            query = query.where(AuditEvent.user_id == user_id)
+        query = query.order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
+        return _page(self.session, query, limit, offset)

@@ -17,7 +17,7 @@ from app.db.codec import exercise_result_json
 from app.db.models import ExerciseSession
 from app.db.repositories import HistorySummaries, Recommendations, Sessions, session_record_of
 from app.domain.catalog import Catalog
-from app.errors import InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.services.conditions import active_episode
 from app.services.recommendations import to_exercise_result
 from app.services.users import find_user
@@ -55,7 +55,7 @@ def log_session(
             )
     sessions = Sessions(session)
     if sessions.count_on(episode.id, body.date) >= max_per_day:
-        raise InvalidInput("date", f"already has {max_per_day} sessions, the most for one date")
+        raise Conflict("date", f"already has {max_per_day} sessions, the most for one date")
     results = [
         exercise_result_json(to_exercise_result(r, f"exercises[{i}]", catalog))
         for i, r in enumerate(body.exercises)

@@ -210,6 +210,17 @@ def test_a_non_json_body_is_a_415_problem(client: TestClient) -> None:
     assert_problem(response, 415)
 
 
+def test_a_wrong_method_names_every_allowed_method(client: TestClient) -> None:
+    for path, allowed in (
+        ("/v1/users", "GET, POST"),
+        ("/v1/users/" + "0" * 36, "DELETE, GET, PATCH"),
+        ("/v1/recommendations", "POST"),
+    ):
+        response = client.put(path, json={})
+        assert_problem(response, 405)
+        assert response.headers["allow"] == allowed
+
+
 def test_a_wrong_method_is_a_405_problem(client: TestClient) -> None:
     problem = assert_problem(client.delete("/v1/recommendations"), 405)
     assert problem["title"] == "Method not allowed"

@@ -226,7 +226,7 @@ def test_sessions_are_listed_newest_first_and_capped_per_date(api: TestClient) -
     cap = 12
     for _ in range(cap):
         assert api.post(f"/v1/users/{user_id}/sessions", json=session(day=TODAY)).is_success
-    assert_problem(api.post(f"/v1/users/{user_id}/sessions", json=session(day=TODAY)), 422, "date")
+    assert_problem(api.post(f"/v1/users/{user_id}/sessions", json=session(day=TODAY)), 409, "date")
 
 
 def test_next_morning_pain_is_added_later_and_can_be_cleared(api: TestClient) -> None:
@@ -436,4 +436,4 @@ def test_settings_given_to_the_app_are_the_ones_its_routes_use(
         url = f"/v1/users/{user_id}/sessions"
         for _ in range(2):
             assert strict.post(url, json=session(day=TODAY)).status_code == 201
-        assert_problem(strict.post(url, json=session(day=TODAY)), 422, "date")
+        assert_problem(strict.post(url, json=session(day=TODAY)), 409, "date")

@@ -26,6 +26,7 @@ TABLES = {
     "recommendation",
     "history_summary",
     "idempotency_key",
+    "audit_event",
 }
 
 

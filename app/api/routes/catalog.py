@@ -47,7 +47,7 @@ def _exercise_out(exercise: Exercise, catalog: Catalog) -> ExerciseOut:
         "special kit."
     ),
     response_model=ExercisePage,
-    responses=problems(401, 422, 503),
+    responses=problems(401, 422, 429, 503),
 )
 async def list_exercises(
     catalog: CatalogDep,
@@ -81,7 +81,7 @@ async def list_exercises(
     operation_id="get_exercise",
     summary="One exercise with its dose bounds, cautions and instructions",
     response_model=ExerciseOut,
-    responses=problems(401, 404, 422, 503),
+    responses=problems(401, 404, 422, 429, 503),
 )
 async def get_exercise(exercise_id: str, catalog: CatalogDep) -> ExerciseOut:
     exercise = catalog.by_id.get(exercise_id)
@@ -95,7 +95,7 @@ async def get_exercise(exercise_id: str, catalog: CatalogDep) -> ExerciseOut:
     operation_id="list_conditions",
     summary="The four condition protocols: emphasis, avoid list, phases and slots",
     response_model=list[ConditionProtocolOut],
-    responses=problems(401, 503),
+    responses=problems(401, 429, 503),
 )
 async def list_conditions(catalog: CatalogDep) -> list[ConditionProtocolOut]:
     return [
@@ -108,7 +108,7 @@ async def list_conditions(catalog: CatalogDep) -> list[ConditionProtocolOut]:
     operation_id="get_ruleset",
     summary="The ruleset in force: version, rules in order, thresholds with sources",
     response_model=RulesetOut,
-    responses=problems(401, 503),
+    responses=problems(401, 429, 503),
 )
 async def get_ruleset(catalog: CatalogDep) -> RulesetOut:
     thresholds = catalog.thresholds.model_dump(mode="json")

@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1", tags=["recommendations"])
         "the same `ruleset_version`."
     ),
     response_model=RecommendationOut,
-    responses=problems(400, 401, 413, 415, 422, 500, 503),
+    responses=problems(400, 401, 413, 415, 422, 429, 500, 503),
 )
 async def create_stateless_recommendation(
     body: RecommendationRequest, catalog: CatalogDep, today: TodayDep, settings: SettingsDep

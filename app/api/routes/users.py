@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from app.api.deps import (
+    AuditDep,
     CatalogDep,
     IdempotencyKey,
     NowDep,
@@ -17,6 +18,7 @@ from app.api.deps import (
     SettingsDep,
     TenantDep,
     WriteDb,
+    record_access,
 )
 from app.api.resources import (
     ConditionCreate,
@@ -46,7 +48,8 @@ from app.api.responses import (
 from app.services import conditions, sessions, stored_recommendations, users
 from app.services.idempotency import Outcome, fingerprint, once
 
-router = APIRouter(prefix="/v1")
+# Every route here reads or changes a user's data: each success leaves an audit event.
+router = APIRouter(prefix="/v1", dependencies=[Depends(record_access, scope="function")])
 
 # Ids are the service's own UUIDs; anything else is refused before it reaches a query.
 ID_PATTERN = r"^[0-9a-f-]{1,36}$"
@@ -111,9 +114,15 @@ def _created_once(
     responses={**created("user"), **problems(*CREATE_USER_PROBLEMS)},
 )
 def create_user(
-    body: UserCreate, tenant: TenantDep, db: WriteDb, now: NowDep, response: Response
+    body: UserCreate,
+    tenant: TenantDep,
+    db: WriteDb,
+    now: NowDep,
+    response: Response,
+    audit: AuditDep,
 ) -> UserOut:
     user = users.create_user(db, tenant.client_id, body, now)
+    audit.user_id = user.id
     response.headers["Location"] = f"/v1/users/{user.id}"
     return user
 
