@@ -150,9 +150,16 @@ class PayloadTooLarge(AppError):
 _UNION_BRANCH = re.compile(r"^(none|constrained-[a-z]+|[a-z-]+\[.*\])$")
 
 
-def field_path(loc: Sequence[int | str]) -> str:
-    """``("body", "history", 0, "date")`` → ``history[0].date``."""
-    parts = [p for p in loc if not (isinstance(p, str) and _UNION_BRANCH.match(p))]
+def field_path(loc: Sequence[int | str], *, caller_key_last: bool = False) -> str:
+    """``("body", "history", 0, "date")`` → ``history[0].date``.
+
+    ``caller_key_last``: the last part is a key the caller sent (an unknown field), kept
+    whatever it looks like.
+    """
+    inner = list(loc[:-1]) if caller_key_last else list(loc)
+    parts = [p for p in inner if not (isinstance(p, str) and _UNION_BRANCH.match(p))]
+    if caller_key_last and loc:
+        parts.append(loc[-1])
     if parts and parts[0] in ("body", "query", "path", "header"):
         where = parts.pop(0)
         if where != "body" and parts:
@@ -213,7 +220,11 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     # "Input should be None" only says the field is optional: drop it beside the real error.
     useful = [e for e in raw if e["type"] != "none_required"] or raw
     errors = [
-        {"field": field_path(e.get("loc", ())), "message": str(e.get("msg")), "type": e["type"]}
+        {
+            "field": field_path(e.get("loc", ()), caller_key_last=e["type"] == "extra_forbidden"),
+            "message": str(e.get("msg")),
+            "type": e["type"],
+        }
         for e in useful
     ]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
@@ -228,7 +239,7 @@ def _allowed_methods(request: Request) -> str:
         pattern = "^" + re.sub(r"\{[^/}]+\}", "[^/]+", template) + "$"
         if re.match(pattern, path):
             return ", ".join(sorted(m.upper() for m in operations))
-    return ""
+    return ""  # not in the contract (the docs pages): Starlette's own header stands
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -236,7 +247,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
     headers = dict(getattr(exc, "headers", None) or {})
     if exc.status_code == 405:
-        headers["Allow"] = _allowed_methods(request)
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
     return problem_response(exc.status_code, detail, headers=headers or None)
 
 

@@ -65,7 +65,8 @@ a missing one.
 `POST /v1/recommendations` decides the same way from a self-contained body and stores
 nothing.
 
-Errors are RFC 9457 `application/problem+json` and name the offending field. Responses with
+Errors are RFC 9457 `application/problem+json` and name the offending field; a wrong method
+gets 405 with an `Allow` header. Responses with
 a person's data carry `Cache-Control: no-store`. Each request has an `X-Request-ID`, which
 the audit trail (`GET /v1/audit-events`) records.
 """
@@ -156,7 +157,7 @@ class RequestContext:
         rid = given.decode() if _REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
         no_store = scope["path"].startswith(_NO_STORE)
-        docs = scope["path"] in ("/docs", "/redoc")
+        docs = scope["path"] in ("/docs", "/redoc", "/docs/oauth2-redirect")
 
         async def send_with_context(message: Message) -> None:
             if message["type"] == "http.response.start":

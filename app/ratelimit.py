@@ -2,7 +2,9 @@
 
 In-process by default; with ``REDIS_URL`` set the counters live in Redis, so several
 instances share one budget per client. A Redis that cannot be reached does not take the
-API down: the limiter lets requests through and says so in the log (once a minute).
+API down: the limiter lets requests through and says so in the log (once a minute), and
+leaves Redis alone for a few seconds before trying again, so a Redis that hangs costs one
+slow request, not every request.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from datetime import datetime
 from typing import Protocol
 
@@ -19,6 +22,7 @@ __all__ = ["LocalRateLimiter", "RateLimiter", "RedisRateLimiter", "rate_limiter"
 
 log = logging.getLogger("ladderback.ratelimit")
 WINDOW_SECONDS = 60
+REDIS_REST_SECONDS = 5.0
 
 
 class RateLimiter(Protocol):
@@ -66,18 +70,24 @@ class RedisRateLimiter:
     def __init__(self, limit: int, url: str, prefix: str = "ladderback:rate") -> None:
         self.limit = limit
         self.prefix = prefix
-        self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._redis = redis.Redis.from_url(
+            url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=None
+        )
         self._warned_window = -1
+        self._resting_until = 0.0  # monotonic time before which Redis is not asked
 
     def wait_for(self, client_id: str, now: datetime) -> int | None:
         window, left = _window(now)
         key = f"{self.prefix}:{client_id}:{window}"
+        if time.monotonic() < self._resting_until:
+            return None
         try:
             pipe = self._redis.pipeline()
             pipe.incr(key)
             pipe.expire(key, WINDOW_SECONDS * 2)
             count = int(pipe.execute()[0])
         except redis.RedisError as exc:
+            self._resting_until = time.monotonic() + REDIS_REST_SECONDS
             if self._warned_window != window:
                 self._warned_window = window
                 log.warning("rate limit not enforced: Redis unavailable (%s)", type(exc).__name__)

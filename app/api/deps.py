@@ -2,7 +2,8 @@
 
 ``ReadDb`` and ``WriteDb`` are the request's unit of work: one transaction, committed when
 the route returns (before the response is sent) and rolled back if it raises. On SQLite a
-write transaction takes the write lock up front (``BEGIN IMMEDIATE``); a read never waits.
+write transaction takes the write lock up front (``BEGIN IMMEDIATE``); a read transaction
+never waits (its audit event, written afterwards, does: see ``record_access``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from app.db.session import Database, Session
 from app.domain.catalog import Catalog
-from app.errors import InvalidInput, TooManyRequests
+from app.errors import InvalidInput, TooManyRequests, Unauthorized
 from app.ratelimit import RateLimiter
 from app.services.audit import Access, record
 from app.services.clients import Tenant, authenticate
@@ -73,9 +74,15 @@ def _read_db(database: Annotated[Database, Depends(get_database)]) -> Iterator[S
         yield session
 
 
-def _write_db(database: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
+def _write_db(
+    request: Request, database: Annotated[Database, Depends(get_database)]
+) -> Iterator[Session]:
     with database.transaction(write=True) as session:
         yield session
+        # Reached only when the route succeeded: its audit event commits with its data.
+        trail: AuditTrail | None = getattr(request.state, "audit_trail", None)
+        if trail is not None:
+            trail.record_in(session, request)
 
 
 # auto_error=False: a missing key is our own 401 problem, not FastAPI's 403.
@@ -94,9 +101,17 @@ def get_tenant(
     presented = bearer.credentials if bearer is not None else api_key
     # Its own short read: the route's transaction (a write, perhaps) starts after the caller
     # is known, and stateless routes take no write lock at all.
-    with database.transaction(write=False) as session:
-        tenant = authenticate(session, presented)
     limiter: RateLimiter = request.app.state.rate_limiter
+    try:
+        with database.transaction(write=False) as session:
+            tenant = authenticate(session, presented)
+    except Unauthorized:
+        # Failed attempts spend a budget of their own, per address: no unthrottled guessing.
+        address = request.client.host if request.client else "unknown"
+        wait = limiter.wait_for(f"unauthenticated:{address}", now)
+        if wait is not None:
+            raise TooManyRequests(limiter.limit, wait) from None
+        raise
     wait = limiter.wait_for(tenant.client_id, now)
     if wait is not None:
         raise TooManyRequests(limiter.limit, wait)
@@ -111,9 +126,19 @@ def request_id(request: Request) -> str:
 
 @dataclass
 class AuditTrail:
-    """Whose data the request touches; routes whose user is not in the path name them."""
+    """The audit event a request owes: whose data it touches (routes whose user is not in
+    the path name them), by which client, when; written once the route has succeeded."""
 
+    client_id: str
     user_id: str | None
+    at: datetime
+    recorded: bool = False
+
+    def record_in(self, session: Session, request: Request) -> None:
+        route = request.scope.get("route")
+        action = getattr(route, "operation_id", None) or request.url.path
+        record(session, Access(self.client_id, self.user_id, action, request_id(request), self.at))
+        self.recorded = True
 
 
 def record_access(
@@ -124,14 +149,16 @@ def record_access(
 ) -> Iterator[AuditTrail]:
     """Append an audit event once the route has succeeded (a refused request read nothing).
 
-    It runs after the route's own transaction has ended, in a short transaction of its own.
+    A write route's event commits in the route's own transaction (``WriteDb``), so data and
+    event stand or fall together. A read's event needs a short write of its own, after the
+    read: on SQLite that takes the write lock briefly.
     """
-    trail = AuditTrail(request.path_params.get("user_id"))
+    trail = AuditTrail(tenant.client_id, request.path_params.get("user_id"), now)
+    request.state.audit_trail = trail
     yield trail
-    action = getattr(request.scope.get("route"), "operation_id", None) or request.url.path
-    access = Access(tenant.client_id, trail.user_id, action, request_id(request), now)
-    with database.transaction() as session:
-        record(session, access)
+    if not trail.recorded:
+        with database.transaction() as session:
+            trail.record_in(session, request)
 
 
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]

@@ -7,7 +7,14 @@ from typing import Any
 from app.api.schemas import Problem
 from app.errors import PROBLEM_MEDIA_TYPE
 
-__all__ = ["CREATE_USER_PROBLEMS", "READ_PROBLEMS", "WRITE_PROBLEMS", "created", "problems"]
+__all__ = [
+    "CREATE_USER_PROBLEMS",
+    "LIST_PROBLEMS",
+    "READ_PROBLEMS",
+    "WRITE_PROBLEMS",
+    "created",
+    "problems",
+]
 
 _DESCRIPTIONS = {
     400: "Malformed request (for example a body that is not JSON).",
@@ -66,5 +73,6 @@ def created(what: str, *, idempotent: bool = False) -> dict[int | str, dict[str,
 
 # What every stored-resource route may answer with.
 READ_PROBLEMS = (401, 404, 422, 429, 500, 503)
+LIST_PROBLEMS = (401, 422, 429, 500, 503)
 WRITE_PROBLEMS = (400, 401, 404, 409, 413, 415, 422, 429, 500, 503)
 CREATE_USER_PROBLEMS = (400, 401, 409, 413, 415, 422, 429, 500, 503)

@@ -221,6 +221,18 @@ def test_a_wrong_method_names_every_allowed_method(client: TestClient) -> None:
         assert response.headers["allow"] == allowed
 
 
+def test_a_wrong_method_outside_the_contract_keeps_its_allow_header(client: TestClient) -> None:
+    response = client.post("/docs", json={})
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "GET"
+
+
+@pytest.mark.parametrize("key", ["none", "list[int]", "constrained-str"])
+def test_an_unknown_field_is_named_as_sent(client: TestClient, key: str) -> None:
+    response = client.post("/v1/users", json={"external_id": "a", "profile": {"age": 40, key: 1}})
+    assert_problem(response, 422, f"profile.{key}")
+
+
 def test_a_wrong_method_is_a_405_problem(client: TestClient) -> None:
     problem = assert_problem(client.delete("/v1/recommendations"), 405)
     assert problem["title"] == "Method not allowed"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -11,6 +13,7 @@ import pytest
 import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 
 from app.api.deps import get_now
 from app.main import create_app
@@ -150,3 +153,40 @@ def test_a_request_id_that_is_not_a_plain_token_is_replaced(api: TestClient) -> 
     response = api.get("/v1/users", headers={"X-Request-ID": "evil\tvalue with spaces"})
     assert response.headers["x-request-id"] != "evil\tvalue with spaces"
     assert len(response.headers["x-request-id"]) == 32
+
+
+def test_failed_key_attempts_spend_a_budget_of_their_own(limited_app: FastAPI) -> None:
+    guesser = TestClient(limited_app, headers={"Authorization": "Bearer lb_000000000000_x"})
+    statuses = [guesser.get("/v1/users").status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+
+
+def test_a_write_whose_audit_event_fails_is_rolled_back_with_it(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_id = new_user(api, with_condition=condition())
+
+    def broken(*_: object) -> None:
+        raise OperationalError("INSERT INTO audit_event", {}, Exception("disk full"))
+
+    monkeypatch.setattr("app.api.deps.record", broken)
+    url = f"/v1/users/{user_id}/sessions"
+    assert_problem(api.post(url, json=session(day=TODAY)), 503)
+    monkeypatch.undo()
+    assert api.get(url).json()["total"] == 0  # the session went with its audit event
+
+
+def test_a_hanging_redis_costs_one_slow_request_not_every_request(
+    database_url: str, service_clock: Clock
+) -> None:
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        apps = _app(database_url, service_clock, rate_limit_per_minute=1, redis_url=url)
+        app = next(apps)
+        client = TestClient(app, headers={"X-API-Key": new_key(app.state.database)})
+        started = time.perf_counter()
+        assert [client.get("/v1/ruleset").status_code for _ in range(10)] == [200] * 10
+        assert time.perf_counter() - started < 3  # one 0.5 s timeout, then Redis rests
+        next(apps, None)

@@ -33,6 +33,8 @@ def test_every_operation_has_a_stable_id_tag_and_documented_problems(app: FastAP
             assert operation["operationId"] not in seen
             seen.add(operation["operationId"])
             assert operation.get("tags"), f"{method} {path}"
+            assert operation.get("summary"), f"{method} {path}"
+            assert operation.get("description"), f"{method} {path}"
             for status, response in operation["responses"].items():
                 if status.startswith(("4", "5")):
                     assert list(response["content"]) == ["application/problem+json"], (

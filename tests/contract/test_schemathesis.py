@@ -114,6 +114,12 @@ def assert_like_a_missing_user(theirs: Any, missing: Any, what: str) -> None:
     """Another tenant's user answers exactly like a missing one: 404 for a well-formed
     request (a malformed one may be refused first, but then just as for a missing user)."""
     assert not 200 <= theirs.status_code < 300, f"{what}: tenant B got {theirs.status_code}"
+    # Tenant B must really be in: a refused key, an exhausted budget or a server error would
+    # make both answers alike without testing isolation at all.
+    assert missing.status_code not in (401, 403, 429), f"{what}: tenant B was not let in"
+    assert missing.status_code < 500, f"{what}: {missing.status_code} {missing.text[:300]}"
+    if missing.status_code == 404:
+        RUN.counts["tenant B probes answered 404 like a missing user"] += 1
     assert theirs.status_code == missing.status_code, (
         f"{what}: tenant B got {theirs.status_code} for tenant A's user, "
         f"{missing.status_code} for a missing one: {theirs.text[:300]}"
@@ -248,6 +254,8 @@ def tenants(app: FastAPI, database: Database) -> Iterator[Run]:
     RUN.key_a = new_key(database, "contract tenant A")
     RUN.key_b = new_key(database, "contract tenant B")
     RUN.client = TestClient(app)
+    for key in (RUN.key_a, RUN.key_b):  # both really authenticate
+        assert RUN.client.get("/v1/users", headers={"X-API-Key": key}).status_code == 200
     APP.target = app
     yield RUN
     APP.target = None
@@ -368,7 +376,7 @@ def _snapshot(app: FastAPI, key: str, world: dict[str, str]) -> list[Any]:
     return [a.json() for a in answers]
 
 
-def _probe_as_tenant_b(operation: Any, fixed: dict[str, str]) -> None:
+def _probe_as_tenant_b(operation: Any, fixed: dict[str, str], answered: set[str]) -> None:
     """Schema-valid requests of ``operation`` on tenant A's resources, sent by tenant B."""
 
     @given(case=operation.as_strategy(GenerationMode.POSITIVE, path_parameters=fixed))
@@ -388,8 +396,9 @@ def _probe_as_tenant_b(operation: Any, fixed: dict[str, str]) -> None:
             headers.setdefault("Content-Type", "application/json")
         theirs, missing = _as_other_tenant(sent["method"], sent["url"], body, headers)
         RUN.counts["tenant B probes of tenant A's resources"] += 1
-        assert theirs.status_code == 404 or missing.status_code != 404, theirs.text
         assert_like_a_missing_user(theirs, missing, operation.label)
+        if missing.status_code == 404:
+            answered.add(operation.label)
 
     probe()
 
@@ -403,8 +412,11 @@ def test_another_tenant_gets_404_on_every_user_operation(
     ]
     # Erasure last: were it to leak, everything after it would pass for the wrong reason.
     operations.sort(key=lambda operation: operation.method.upper() == "DELETE")
+    answered: set[str] = set()
     for operation in operations:
         fixed = {p.name: tenant_a_world[p.name] for p in operation.path_parameters}
-        _probe_as_tenant_b(operation, fixed)
+        _probe_as_tenant_b(operation, fixed, answered)
     assert len(operations) >= 14
+    # Every operation was probed at least once with a request well-formed enough to get 404.
+    assert answered == {operation.label for operation in operations}
     assert _snapshot(app, tenants.key_a, tenant_a_world) == before

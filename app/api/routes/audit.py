@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import ReadDb, TenantDep
 from app.api.resources import AuditPage
-from app.api.responses import READ_PROBLEMS, problems
+from app.api.responses import LIST_PROBLEMS, problems
 from app.services.audit import list_events
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1", tags=["audit"])
     "user, the operation, the time and the request id (`X-Request-ID`). Append-only; kept "
     "after a user's erasure, which is itself an event. Reading this list is not audited.",
     response_model=AuditPage,
-    responses=problems(*READ_PROBLEMS),
+    responses=problems(*LIST_PROBLEMS),
 )
 def list_audit_events(
     tenant: TenantDep,

@@ -79,6 +79,11 @@ async def list_exercises(
 @router.get(
     "/exercises/{exercise_id}",
     operation_id="get_exercise",
+    description=(
+        "One catalog exercise: its ladder and level, dose bounds and progression order, "
+        "equipment, ratings per condition, cautions per contraindication, instructions and "
+        "cues."
+    ),
     summary="One exercise with its dose bounds, cautions and instructions",
     response_model=ExerciseOut,
     responses=problems(401, 404, 422, 429, 503),
@@ -93,6 +98,10 @@ async def get_exercise(exercise_id: str, catalog: CatalogDep) -> ExerciseOut:
 @router.get(
     "/conditions",
     operation_id="list_conditions",
+    description=(
+        "The four condition protocols as data: what each emphasises, what to avoid, the "
+        "phases with their entry criteria and slots, and the education points."
+    ),
     summary="The four condition protocols: emphasis, avoid list, phases and slots",
     response_model=list[ConditionProtocolOut],
     responses=problems(401, 429, 503),
@@ -106,6 +115,11 @@ async def list_conditions(catalog: CatalogDep) -> list[ConditionProtocolOut]:
 @router.get(
     "/ruleset",
     operation_id="get_ruleset",
+    description=(
+        "The ruleset in force: its version (which every recommendation carries), the rules in "
+        "precedence order, every threshold with unit, description and source, the red flags, "
+        "and the text of every reason code."
+    ),
     summary="The ruleset in force: version, rules in order, thresholds with sources",
     response_model=RulesetOut,
     responses=problems(401, 429, 503),

@@ -40,6 +40,7 @@ from app.api.resources import (
 )
 from app.api.responses import (
     CREATE_USER_PROBLEMS,
+    LIST_PROBLEMS,
     READ_PROBLEMS,
     WRITE_PROBLEMS,
     created,
@@ -108,6 +109,11 @@ def _created_once(
     "/users",
     tags=["users"],
     operation_id="create_user",
+    description=(
+        "Registers a person under the caller's own `external_id` (unique among the caller's "
+        "users; 409 if taken), with the exercise profile decisions use. Returns the service's "
+        "`id` for the user."
+    ),
     summary="Register a person under the caller's own id",
     status_code=201,
     response_model=UserOut,
@@ -131,9 +137,12 @@ def create_user(
     "/users",
     tags=["users"],
     operation_id="list_users",
+    description=(
+        "The caller's users, oldest first, a page at a time. Other clients' users never appear."
+    ),
     summary="The caller's users, oldest first",
     response_model=UserPage,
-    responses=problems(*READ_PROBLEMS),
+    responses=problems(*LIST_PROBLEMS),
 )
 def list_users(tenant: TenantDep, db: ReadDb, limit: Limit = 20, offset: Offset = 0) -> UserPage:
     return users.list_users(db, tenant.client_id, limit, offset)
@@ -143,6 +152,10 @@ def list_users(tenant: TenantDep, db: ReadDb, limit: Limit = 20, offset: Offset 
     "/users/{user_id}",
     tags=["users"],
     operation_id="get_user",
+    description=(
+        "One of the caller's users with their current profile. Another client's user id "
+        "answers 404, exactly as a missing one."
+    ),
     summary="One user and their profile",
     response_model=UserOut,
     responses=problems(*READ_PROBLEMS),
@@ -155,6 +168,11 @@ def get_user(user_id: UserId, tenant: TenantDep, db: ReadDb) -> UserOut:
     "/users/{user_id}",
     tags=["users"],
     operation_id="update_user",
+    description=(
+        "A JSON merge patch: fields left out keep their value, `null` is refused. The next "
+        "recommendation uses the new profile; stored recommendations keep the profile they "
+        "were decided with."
+    ),
     summary="Change a user's external id or profile (fields left out keep their value)",
     response_model=UserOut,
     responses=problems(*WRITE_PROBLEMS),
@@ -189,6 +207,11 @@ def delete_user(user_id: UserId, tenant: TenantDep, db: WriteDb) -> Response:
     "/users/{user_id}/conditions",
     tags=["conditions"],
     operation_id="create_condition",
+    description=(
+        "Opens an episode (strain, sciatica, posture or overuse) with its onset date, "
+        "baseline pain, red flags, side and directional preference. A user has one active "
+        "episode at a time (409 otherwise); sessions and recommendations attach to it."
+    ),
     summary="Open a condition episode (one active episode at a time)",
     status_code=201,
     response_model=ConditionOut,
@@ -211,6 +234,9 @@ def create_condition(
     "/users/{user_id}/conditions",
     tags=["conditions"],
     operation_id="list_user_conditions",
+    description=(
+        "Every condition episode of the user, newest first: the active one and those resolved."
+    ),
     summary="The user's condition episodes, newest first",
     response_model=ConditionPage,
     responses=problems(*READ_PROBLEMS),
@@ -225,6 +251,7 @@ def list_user_conditions(
     "/users/{user_id}/conditions/{condition_id}",
     tags=["conditions"],
     operation_id="get_user_condition",
+    description=("One condition episode of the user."),
     summary="One condition episode",
     response_model=ConditionOut,
     responses=problems(*READ_PROBLEMS),
@@ -239,6 +266,11 @@ def get_user_condition(
     "/users/{user_id}/conditions/{condition_id}",
     tags=["conditions"],
     operation_id="update_user_condition",
+    description=(
+        "A JSON merge patch of the episode: a new red flag (the next recommendation refers), "
+        "a tested directional preference, a corrected baseline, or `status: resolved`. Only "
+        "`resolved_on` may be set to null."
+    ),
     summary="Update an episode: a new red flag, a tested preference, resolution",
     response_model=ConditionOut,
     responses=problems(*WRITE_PROBLEMS),
@@ -298,6 +330,7 @@ def log_session(
     "/users/{user_id}/sessions",
     tags=["sessions"],
     operation_id="list_sessions",
+    description=("The user's logged sessions, newest first; `condition_id` keeps one episode's."),
     summary="The user's sessions, newest first",
     response_model=SessionPage,
     responses=problems(*READ_PROBLEMS),
@@ -319,6 +352,7 @@ def list_sessions(
     "/users/{user_id}/sessions/{session_id}",
     tags=["sessions"],
     operation_id="get_session",
+    description=("One logged session, per exercise prescribed against performed."),
     summary="One logged session",
     response_model=SessionOut,
     responses=problems(*READ_PROBLEMS),
@@ -331,6 +365,11 @@ def get_session(user_id: UserId, session_id: ChildId, tenant: TenantDep, db: Rea
     "/users/{user_id}/sessions/{session_id}",
     tags=["sessions"],
     operation_id="update_session",
+    description=(
+        "Adds what was reported later: next-morning pain (the 24-hour signal), pain after, "
+        "symptom change or new numbness. A JSON merge patch; `next_day_pain` and `pain_after` "
+        "may be cleared with null."
+    ),
     summary="Add what was reported later, such as next-morning pain",
     response_model=SessionOut,
     responses=problems(*WRITE_PROBLEMS),
@@ -389,6 +428,10 @@ def create_user_recommendation(
     "/users/{user_id}/recommendations",
     tags=["recommendations"],
     operation_id="list_user_recommendations",
+    description=(
+        "The recommendations issued to the user, newest first, each with the full answer as "
+        "it was given."
+    ),
     summary="Recommendations issued to the user, newest first",
     response_model=StoredRecommendationPage,
     responses=problems(*READ_PROBLEMS),
@@ -403,6 +446,10 @@ def list_user_recommendations(
     "/users/{user_id}/recommendations/{recommendation_id}",
     tags=["recommendations"],
     operation_id="get_user_recommendation",
+    description=(
+        "One issued recommendation with the exact inputs it was decided from: profile, "
+        "episode, the sessions of the decision window and the summary of older ones."
+    ),
     summary="One issued recommendation, with the exact inputs it was decided from",
     response_model=StoredRecommendationDetail,
     responses=problems(*READ_PROBLEMS),
