@@ -8,127 +8,28 @@ today (UTC).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from app.cli import migrate
-from app.db.session import Database
-from tests.conftest import fresh_database_url, new_key
+from tests.service import Server, running_service
 
-ROOT = Path(__file__).resolve().parents[2]
 THREADS = 16
-START_TIMEOUT = 30.0
 DOSE = {"sets": 1, "reps": 10, "per_week": 5, "rest_seconds": 30}
-
-
-@dataclass(frozen=True)
-class Server:
-    base_url: str
-    key: str
-    log: Path
-
-    def log_tail(self, lines: int = 80) -> str:
-        text = self.log.read_text(errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    with httpx.Client(base_url=base_url, timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"the server exited ({process.returncode}):\n{log.read_text()}")
-            try:
-                if client.get("/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-    pytest.fail(f"the server did not answer /healthz in {START_TIMEOUT:.0f} s:\n{log.read_text()}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the server and every process of its group (the supervisor and its workers)."""
-    group = process.pid  # start_new_session: the server leads its own process group
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=15)
-    # Anything left of the group (a worker that ignored SIGTERM) is killed outright.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signal.SIGKILL)
-    process.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("concurrency")
-    databases = fresh_database_url(folder)
-    url = next(databases)
-    try:
-        migrate(url)
-        database = Database(url)
-        try:
-            key = new_key(database, "concurrency tests")
-        finally:
-            database.dispose()
-        port = _free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        log = folder / "server.log"
-        env = {**os.environ, "DATABASE_URL": url, "LADDERBACK_LOG_LEVEL": "WARNING"}
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "app.main:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    "2",
-                    "--no-access-log",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            _wait_until_healthy(base_url, process, log)
-            yield Server(base_url, key, log)
-        finally:
-            _stop(process)
-    finally:
-        databases.close()  # drops the PostgreSQL database
+    """The service with two worker processes on one database."""
+    with running_service(tmp_path_factory.mktemp("concurrency"), workers=2) as service:
+        yield service
 
 
 @pytest.fixture

@@ -22,25 +22,19 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
 
-from app.cli import migrate
-from tests.conftest import fresh_database_url
+from tests.service import Server, running_service, stop_process_group
 
-ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 30.0
 BROWSER_TIMEOUT = 60.0
 PAGES = ["/docs", "/redoc"]
 
@@ -136,86 +130,11 @@ def squash(text: str) -> str:
 # The service
 
 
-@dataclass(frozen=True)
-class Server:
-    origin: str
-    log: Path
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_until_healthy(server: Server, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    with httpx.Client(base_url=server.origin, timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"the server exited ({process.returncode}):\n{server.log_text()}")
-            try:
-                if client.get("/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-    pytest.fail(f"no answer from /healthz in {START_TIMEOUT:.0f} s:\n{server.log_text()}")
-
-
-def _stop(process: subprocess.Popen[Any]) -> None:
-    """Stop a process and every process of its group (it leads its own session)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=15)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=15)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("docs")
-    # A generator: closing it drops the PostgreSQL database.
-    databases = cast(Generator[str, None, None], fresh_database_url(folder))
-    url = next(databases)
-    try:
-        migrate(url)
-        port = _free_port()
-        server = Server(f"http://127.0.0.1:{port}", folder / "server.log")
-        env = {**os.environ, "DATABASE_URL": url, "LADDERBACK_LOG_LEVEL": "WARNING"}
-        with server.log.open("wb") as out:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "app.main:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--no-access-log",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            _wait_until_healthy(server, process)
-            yield server
-        finally:
-            _stop(process)
-    finally:
-        databases.close()  # drops the PostgreSQL database
+    """The service, one worker, on a database of its own."""
+    with running_service(tmp_path_factory.mktemp("docs")) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")
@@ -315,7 +234,7 @@ def render(
             try:
                 stdout, stderr = process.communicate(timeout=BROWSER_TIMEOUT)
             except subprocess.TimeoutExpired:
-                _stop(process)
+                stop_process_group(process)
                 pytest.fail(f"Chromium did not render {url} in {BROWSER_TIMEOUT:.0f} s")
             finally:
                 with contextlib.suppress(ProcessLookupError):
