@@ -3,6 +3,10 @@
     ladderback clients create NAME     make a client; prints its key once
     ladderback clients list            every client, with its key id (never the key)
     ladderback clients revoke ID       revoke by client id or key id
+    ladderback cds-issuers add CLIENT_ID ISSUER (--jwks-file FILE | --jwks-url URL)
+                                       trust an EHR's CDS Hooks tokens for a client
+    ladderback cds-issuers list        every trusted issuer, its client and key ids
+    ladderback cds-issuers remove ISSUER
     ladderback db upgrade              migrate the database to the newest schema
 
 The database is the one ``DATABASE_URL`` names, as for the service.
@@ -11,6 +15,7 @@ The database is the one ``DATABASE_URL`` names, as for the service.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,8 +24,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from app.db.session import Database
+from app.db.session import Database, Session
 from app.errors import NotFound
+from app.services.cds_auth import add_issuer, list_issuers, remove_issuer
 from app.services.clients import create_client, list_clients, revoke_client
 from app.settings import get_settings
 
@@ -47,6 +53,17 @@ def _parser() -> argparse.ArgumentParser:
     actions.add_parser("list", help="every client, with its key id")
     revoke = actions.add_parser("revoke", help="revoke a client's key")
     revoke.add_argument("id", help="client id or key id")
+    issuers = groups.add_parser("cds-issuers", help="EHRs trusted to call the CDS Hooks service")
+    issuer_actions = issuers.add_subparsers(dest="action", required=True)
+    add = issuer_actions.add_parser("add", help="trust an issuer's tokens for a client")
+    add.add_argument("client_id", help="the client (tenant) its calls act for")
+    add.add_argument("issuer", help="the `iss` its tokens carry")
+    keys = add.add_mutually_exclusive_group(required=True)
+    keys.add_argument("--jwks-file", type=Path, help="its public JWK Set, as a JSON file")
+    keys.add_argument("--jwks-url", help="where it publishes its public JWK Set")
+    issuer_actions.add_parser("list", help="every trusted issuer")
+    remove = issuer_actions.add_parser("remove", help="stop trusting an issuer")
+    remove.add_argument("issuer")
     db = groups.add_parser("db", help="the database schema")
     db_actions = db.add_subparsers(dest="action", required=True)
     db_actions.add_parser("upgrade", help="migrate to the newest schema")
@@ -63,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     database = Database(url)
     try:
         with database.transaction() as session:
+            if args.group == "cds-issuers":
+                return _cds_issuers(session, args, now)
             if args.action == "create":
                 try:
                     info, key = create_client(session, args.name, now)
@@ -85,6 +104,35 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"revoked client {info.id} ({info.name})")
     finally:
         database.dispose()
+    return 0
+
+
+def _cds_issuers(session: Session, args: argparse.Namespace, now: datetime) -> int:
+    if args.action == "list":
+        for i in list_issuers(session):
+            keys = i.jwks_url or ("keys " + ", ".join(i.key_ids))
+            print(f"{i.issuer}  client {i.client_id}  {keys}")
+        return 0
+    if args.action == "remove":
+        try:
+            remove_issuer(session, args.issuer)
+        except NotFound as exc:
+            print(f"error: {exc.detail}", file=sys.stderr)
+            return 1
+        print(f"removed issuer {args.issuer}")
+        return 0
+    if not any(c.id == args.client_id for c in list_clients(session)):
+        print(f"error: no client {args.client_id!r}", file=sys.stderr)
+        return 1
+    try:
+        jwks = json.loads(args.jwks_file.read_text()) if args.jwks_file else None
+        info = add_issuer(
+            session, args.client_id, args.issuer, now, jwks=jwks, jwks_url=args.jwks_url
+        )
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"issuer {info.issuer} now acts for client {info.client_id}")
     return 0
 
 

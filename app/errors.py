@@ -34,6 +34,7 @@ __all__ = [
     "InvalidInput",
     "NotFound",
     "PayloadTooLarge",
+    "PreconditionFailed",
     "ServiceUnavailable",
     "TooManyRequests",
     "Unauthorized",
@@ -53,6 +54,7 @@ _TITLES = {
     405: "Method not allowed",
     406: "Not acceptable",
     409: "Conflict",
+    412: "Precondition failed",
     413: "Payload too large",
     415: "Unsupported media type",
     422: "Invalid input",
@@ -104,6 +106,20 @@ class NotFound(AppError):
     status = 404
     type = "/problems/not-found"
     title = "Not found"
+
+
+class PreconditionFailed(AppError):
+    """CDS Hooks: the data a decision needs was neither prefetched nor held here."""
+
+    status = 412
+    type = "/problems/precondition-failed"
+    title = "Precondition failed"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(
+            f"{field}: {message}",
+            errors=[{"field": field, "message": message, "type": "missing"}],
+        )
 
 
 class Conflict(AppError):

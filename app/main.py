@@ -20,11 +20,13 @@ from app.api import resources as api_resources
 from app.api import schemas as api_schemas
 from app.api.deps import get_tenant
 from app.api.openapi_links import add_links
-from app.api.routes import audit, catalog, health, recommendations, users
+from app.api.routes import audit, catalog, cds_hooks, fhir, health, recommendations, users
 from app.catalog.loader import default_catalog, load_catalog
 from app.db.session import Database
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers, problem_response
+from app.interop import cds_hooks as cds_wire
 from app.ratelimit import rate_limiter
+from app.services.cds_auth import KeySets
 from app.settings import Settings, get_settings
 
 __all__ = ["app", "create_app"]
@@ -133,7 +135,7 @@ class BodyLimit:
 
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
 # Paths whose responses carry a person's data: no cache may keep them.
-_NO_STORE = ("/v1/users", "/v1/recommendations", "/v1/audit-events")
+_NO_STORE = ("/v1/users", "/v1/recommendations", "/v1/audit-events", "/cds-services/")
 # The docs pages may load nothing from elsewhere: ReDoc's bundle still names a CDN logo.
 _DOCS_POLICY = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
@@ -216,12 +218,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.settings = settings
     app.state.rate_limiter = rate_limiter(settings.rate_limit_per_minute, settings.redis_url)
+    app.state.cds_key_sets = KeySets(
+        settings.cds_jwks_cache_seconds, settings.cds_jwks_refetch_seconds
+    )
     install_error_handlers(app)
     authenticated = [Depends(get_tenant)]
     app.include_router(recommendations.router, dependencies=authenticated)
     app.include_router(catalog.router, dependencies=authenticated)
     app.include_router(users.router)
+    app.include_router(fhir.router)
     app.include_router(audit.router)
+    app.include_router(cds_hooks.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)  # outermost: refusals get an id and no-store too
@@ -232,7 +239,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _published_examples() -> dict[str, list[Any]]:
     """Each contract model's examples as written, nulls included."""
     found: dict[str, list[Any]] = {}
-    for module in (api_schemas, api_resources):
+    for module in (api_schemas, api_resources, cds_wire):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, BaseModel):
                 extra = value.model_config.get("json_schema_extra")

@@ -56,6 +56,36 @@ class Settings(BaseSettings):
         description="Share the rate-limit budget between instances through this Redis.",
     )
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="The service's external base URL (scheme, host, any path prefix). CDS "
+        "Hooks tokens must name the endpoint under it in `aud`; unset, the request's own URL.",
+    )
+    cds_token_max_seconds: int = Field(
+        default=3600,
+        ge=60,
+        le=24 * 3600,
+        description="Longest lifetime (exp - iat) accepted for a CDS Hooks token; each token "
+        "id is remembered this long to refuse replays.",
+    )
+    cds_clock_skew_seconds: int = Field(
+        default=60, ge=0, le=600, description="Clock difference tolerated on token times."
+    )
+    cds_jwks_cache_seconds: int = Field(
+        default=300, ge=0, le=86_400, description="How long a fetched JWK Set is reused."
+    )
+    cds_jwks_refetch_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="Least time between fetches of a JWK Set forced by an unknown `kid`.",
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, url: str | None) -> str | None:
+        return None if url is None else url.rstrip("/")
 
     @field_validator("database_url")
     @classmethod

@@ -86,3 +86,12 @@ def new_user(
         made = api.post(f"/v1/users/{user_id}/conditions", json=with_condition)
         assert made.status_code == 201, made.text
     return user_id
+
+
+def flag_active_episode(api: TestClient, user_id: str, *red_flags: str) -> None:
+    """Record red flags on the user's (only) episode."""
+    episode = api.get(f"/v1/users/{user_id}/conditions").json()["items"][0]
+    flagged = api.patch(
+        f"/v1/users/{user_id}/conditions/{episode['id']}", json={"red_flags": list(red_flags)}
+    )
+    assert flagged.status_code == 200, flagged.text

@@ -112,7 +112,7 @@ def clock(service_clock: Clock) -> Clock:
 
 @pytest.fixture(scope="session")
 def app(database_url: str, service_clock: Clock) -> Iterator[FastAPI]:
-    application = create_app(Settings(database_url=database_url))
+    application = create_app(Settings(database_url=database_url, public_url="http://testserver"))
     application.dependency_overrides[get_now] = lambda: service_clock.now
     with TestClient(application):  # runs the lifespan once: loads the catalog
         yield application

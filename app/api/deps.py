@@ -9,6 +9,7 @@ never waits (its audit event, written afterwards, does: see ``record_access``).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated
@@ -18,9 +19,17 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from app.db.session import Database, Session
 from app.domain.catalog import Catalog
-from app.errors import InvalidInput, TooManyRequests, Unauthorized
+from app.errors import InvalidInput, ServiceUnavailable, TooManyRequests, Unauthorized
 from app.ratelimit import RateLimiter
 from app.services.audit import Access, record
+from app.services.cds_auth import (
+    KeySets,
+    TokenPolicy,
+    claim_token_id,
+    find_issuer,
+    read_hook_token,
+    verify_signature_and_claims,
+)
 from app.services.clients import Tenant, authenticate
 from app.settings import Settings
 
@@ -28,6 +37,7 @@ __all__ = [
     "AuditDep",
     "AuditTrail",
     "CatalogDep",
+    "HookTenantDep",
     "IdempotencyKey",
     "NowDep",
     "ReadDb",
@@ -101,21 +111,81 @@ def get_tenant(
     presented = bearer.credentials if bearer is not None else api_key
     # Its own short read: the route's transaction (a write, perhaps) starts after the caller
     # is known, and stateless routes take no write lock at all.
-    limiter: RateLimiter = request.app.state.rate_limiter
+    with _failures_budgeted(request, now), database.transaction(write=False) as session:
+        tenant = authenticate(session, presented)
+    _spend_budget(request, tenant, now)
+    return tenant
+
+
+@contextmanager
+def _failures_budgeted(request: Request, now: datetime) -> Iterator[None]:
+    """Failed authentication spends a budget of its own, per address: no unthrottled
+    guessing of keys or tokens."""
     try:
-        with database.transaction(write=False) as session:
-            tenant = authenticate(session, presented)
+        yield
     except Unauthorized:
-        # Failed attempts spend a budget of their own, per address: no unthrottled guessing.
+        limiter: RateLimiter = request.app.state.rate_limiter
         address = request.client.host if request.client else "unknown"
         wait = limiter.wait_for(f"unauthenticated:{address}", now)
         if wait is not None:
             raise TooManyRequests(limiter.limit, wait) from None
         raise
+
+
+def _spend_budget(request: Request, tenant: Tenant, now: datetime) -> None:
+    limiter: RateLimiter = request.app.state.rate_limiter
     wait = limiter.wait_for(tenant.client_id, now)
     if wait is not None:
         raise TooManyRequests(limiter.limit, wait)
-    return tenant
+
+
+# Documents the scheme in the OpenAPI; the token itself is checked by verify_hook_token.
+_hook_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="CdsHooksJWT",
+    bearerFormat="JWT",
+    description="A JWT the EHR signs for each call (CDS Hooks 2.0): ES384 or RS384, with "
+    "`kid`; `iss` registered with `ladderback cds-issuers add`; `aud` the URL called; "
+    "`exp`, `iat` and a `jti` never used before.",
+)
+
+
+def get_hook_tenant(
+    request: Request,
+    database: Annotated[Database, Depends(get_database)],
+    settings: Annotated[Settings, Depends(get_app_settings)],
+    now: Annotated[datetime, Depends(get_now)],
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_hook_bearer)],
+) -> Tenant:
+    """The client a CDS Hooks call acts for, once the EHR's token checks out.
+
+    Three steps, so that no lock is held while an issuer's key set is fetched: find the
+    issuer (a short read), check signature and claims (no transaction), then record the
+    ``jti`` (a short write of its own, kept whatever the call then does).
+    """
+    if settings.public_url is None:
+        # The audience must not come from the Host header, which the caller chooses.
+        raise ServiceUnavailable(
+            "CDS Hooks needs the service's public URL: set LADDERBACK_PUBLIC_URL.",
+            cause="public_url unset",
+        )
+    path = request.url.path.removeprefix(request.scope.get("root_path", ""))
+    called = settings.public_url + path
+    # Feedback may name the service it reports on, or the feedback endpoint itself.
+    audiences = [called] + (
+        [called.removesuffix("/feedback")] if path.endswith("/feedback") else []
+    )
+    key_sets: KeySets = request.app.state.cds_key_sets
+    policy = TokenPolicy(settings.cds_token_max_seconds, settings.cds_clock_skew_seconds)
+    with _failures_budgeted(request, now):
+        token = read_hook_token(request.headers.get("authorization"))
+        with database.transaction(write=False) as session:
+            issuer = find_issuer(session, token)
+        use = verify_signature_and_claims(token, issuer, audiences, now, policy, key_sets)
+        with database.transaction(write=True) as session:
+            claim_token_id(session, use, now)
+    _spend_budget(request, issuer.tenant, now)
+    return issuer.tenant
 
 
 def request_id(request: Request) -> str:
@@ -166,6 +236,7 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 NowDep = Annotated[datetime, Depends(get_now)]
 TodayDep = Annotated[date, Depends(get_today)]
 TenantDep = Annotated[Tenant, Depends(get_tenant)]
+HookTenantDep = Annotated[Tenant, Depends(get_hook_tenant)]
 ReadDb = Annotated[Session, Depends(_read_db, scope="function")]
 WriteDb = Annotated[Session, Depends(_write_db, scope="function")]
 AuditDep = Annotated[AuditTrail, Depends(record_access, scope="function")]

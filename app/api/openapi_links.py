@@ -53,6 +53,7 @@ LINKS: Final[dict[str, tuple[str, dict[str, tuple[str, dict[str, str], str]]]]] 
                 _FOR_NEW_USER,
                 "Recommendations issued to the user.",
             ),
+            "ExportFhir": ("export_user_fhir", _FOR_NEW_USER, "The user's record as FHIR R4."),
         },
     ),
     "create_condition": (
@@ -83,6 +84,11 @@ LINKS: Final[dict[str, tuple[str, dict[str, tuple[str, dict[str, str], str]]]]] 
                 {"user_id": _OWNER},
                 "Decide the next session within this episode.",
             ),
+            "ExportFhir": (
+                "export_user_fhir",
+                {"user_id": _OWNER},
+                "The user's record as FHIR R4, with this episode as a Condition.",
+            ),
         },
     ),
     "log_session": (
@@ -108,6 +114,11 @@ LINKS: Final[dict[str, tuple[str, dict[str, tuple[str, dict[str, str], str]]]]] 
                 {"user_id": _OWNER},
                 "Decide the next session, now that this one is logged.",
             ),
+            "ExportFhir": (
+                "export_user_fhir",
+                {"user_id": _OWNER},
+                "The user's record as FHIR R4, with this session as a Procedure.",
+            ),
         },
     ),
     "create_user_recommendation": (
@@ -132,6 +143,11 @@ LINKS: Final[dict[str, tuple[str, dict[str, tuple[str, dict[str, str], str]]]]] 
                 "list_user_recommendations",
                 {"user_id": _OWNER},
                 "Recommendations issued to the user.",
+            ),
+            "ExportFhir": (
+                "export_user_fhir",
+                {"user_id": _OWNER},
+                "The user's record as FHIR R4, with this recommendation as the CarePlan.",
             ),
         },
     ),

@@ -21,21 +21,26 @@ _DESCRIPTIONS = {
     401: "No API key, or a key that is wrong or revoked.",
     404: "No such resource, or not one of the caller's (the same answer).",
     409: "The request conflicts with what is stored; `errors` names the field.",
+    412: "The patient is not registered here and the prefetch a decision needs is missing.",
     413: "Request body larger than the configured limit.",
     415: "The body must be application/json.",
     422: "A field is missing, of the wrong type or out of range; `errors` names each field.",
     429: "The client's request budget for this minute is spent; retry after `Retry-After`.",
     500: "Unexpected server error; no internals are disclosed.",
-    503: "The database is busy or unreachable; retry after `Retry-After` seconds.",
+    503: "The database is busy or unreachable (retry after `Retry-After` seconds), or a "
+    "setting the route needs is missing.",
 }
 
 
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entries for these statuses, all RFC 9457 problem+json."""
+def problems(
+    *statuses: int, descriptions: dict[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries for these statuses, all RFC 9457 problem+json;
+    ``descriptions`` replaces the standard wording where a route means something else."""
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         entry: dict[str, Any] = {
-            "description": _DESCRIPTIONS[status],
+            "description": (descriptions or {}).get(status, _DESCRIPTIONS[status]),
             "model": Problem,
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }

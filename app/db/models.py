@@ -17,6 +17,10 @@ __all__ = [
     "ApiClient",
     "AppUser",
     "AuditEvent",
+    "CdsCard",
+    "CdsFeedback",
+    "CdsIssuer",
+    "CdsTokenUse",
     "ConditionEpisode",
     "ExerciseSession",
     "HistorySummaryRow",
@@ -255,3 +259,88 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=64)
     request_id: str = Field(max_length=64)
     at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CdsIssuer(SQLModel, table=True):
+    """An EHR allowed to call the CDS Hooks service: its JWT issuer, its public keys (a JWK
+    Set, inline or at a URL), and the client (tenant) its calls act for."""
+
+    __tablename__ = "cds_issuer"
+
+    id: str = _id()
+    client_id: str = Field(
+        sa_column_args=[sa.ForeignKey("api_client.id", ondelete="CASCADE")],
+        max_length=36,
+        index=True,
+    )
+    issuer: str = Field(max_length=255, unique=True)
+    jwks_url: str | None = Field(default=None, max_length=2000)
+    jwks: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    created_at: datetime = _stamp()
+
+
+class CdsTokenUse(SQLModel, table=True):
+    """A CDS Hooks token's ``jti``, kept until the token expires so it cannot be replayed.
+
+    The primary key is what refuses a replay, also between instances and concurrent calls.
+    """
+
+    __tablename__ = "cds_token_use"
+
+    issuer: str = Field(primary_key=True, max_length=255)
+    jti: str = Field(primary_key=True, max_length=255)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class CdsCard(SQLModel, table=True):
+    """A card the CDS Hooks service returned, so that feedback can be tied to it.
+
+    Holds no health data itself; it names the user and recommendation it was made from.
+    """
+
+    __tablename__ = "cds_card"
+
+    id: str = _id()  # the card's uuid, as sent
+    client_id: str = Field(
+        sa_column_args=[sa.ForeignKey("api_client.id", ondelete="CASCADE")],
+        max_length=36,
+        index=True,
+    )
+    service_id: str = Field(max_length=64)
+    hook_instance: str = Field(max_length=64)
+    user_id: str | None = Field(
+        default=None,
+        sa_column_args=[sa.ForeignKey("app_user.id", ondelete="CASCADE")],
+        max_length=36,
+        index=True,
+    )
+    recommendation_id: str | None = Field(
+        default=None,
+        sa_column_args=[sa.ForeignKey("recommendation.id", ondelete="CASCADE")],
+        max_length=36,
+    )
+    indicator: str = Field(max_length=10)
+    suggestion_ids: list[str] = Field(sa_type=sa.JSON)
+    issued_at: datetime = _stamp()
+
+
+class CdsFeedback(SQLModel, table=True):
+    """What the clinician did with a card: accepted (which suggestions) or overridden (why).
+
+    The same report may arrive more than once; the unique constraint keeps one copy.
+    """
+
+    __tablename__ = "cds_feedback"
+    __table_args__ = (sa.UniqueConstraint("card_id", "outcome", "outcome_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    card_id: str = Field(
+        sa_column_args=[sa.ForeignKey("cds_card.id", ondelete="CASCADE")], max_length=36
+    )
+    outcome: str = Field(max_length=12)
+    accepted_suggestions: list[str] = Field(sa_type=sa.JSON)
+    override_reason: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    # Free text from the clinician: may hold health data, so it goes with the card.
+    user_comment: str | None = Field(default=None, max_length=2000)
+    outcome_at: datetime = _stamp()
+    received_at: datetime = _stamp()

@@ -26,6 +26,8 @@ from app.db.models import (
     ApiClient,
     AppUser,
     AuditEvent,
+    CdsCard,
+    CdsFeedback,
     ConditionEpisode,
     ExerciseSession,
     HistorySummaryRow,
@@ -192,7 +194,10 @@ class Users:
         does not depend on the database enforcing ON DELETE CASCADE."""
         uid = user.id
         conditions = select(ConditionEpisode.id).where(ConditionEpisode.user_id == uid)
+        cards = select(CdsCard.id).where(CdsCard.user_id == uid)
         for statement in (
+            sa.delete(CdsFeedback).where(col(CdsFeedback.card_id).in_(cards)),
+            sa.delete(CdsCard).where(col(CdsCard.user_id) == uid),
             sa.delete(IdempotencyRecord).where(col(IdempotencyRecord.user_id) == uid),
             sa.delete(ExerciseSession).where(col(ExerciseSession.user_id) == uid),
             sa.delete(RecommendationRecord).where(col(RecommendationRecord.user_id) == uid),
@@ -236,6 +241,15 @@ class Conditions:
             .order_by(col(ConditionEpisode.created_at).desc(), col(ConditionEpisode.id))
         )
         return _page(self.session, query, limit, offset)
+
+    def all_of(self, user_id: str) -> list[ConditionEpisode]:
+        """Every episode of the user, newest first (the order of ``page``)."""
+        query = (
+            select(ConditionEpisode)
+            .where(ConditionEpisode.user_id == user_id)
+            .order_by(col(ConditionEpisode.created_at).desc(), col(ConditionEpisode.id))
+        )
+        return list(self.session.exec(query))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,6 +328,20 @@ class Sessions:
         )
         return [session_record_of(row) for row in self.session.exec(query)]
 
+    def newest(self, user_id: str, limit: int) -> list[ExerciseSession]:
+        """The user's ``limit`` newest sessions across episodes, in the order of ``page``."""
+        query = (
+            select(ExerciseSession)
+            .where(ExerciseSession.user_id == user_id)
+            .order_by(
+                col(ExerciseSession.date).desc(),
+                col(ExerciseSession.created_at).desc(),
+                col(ExerciseSession.id).desc(),
+            )
+            .limit(limit)
+        )
+        return list(self.session.exec(query))
+
 
 # ---------------------------------------------------------------------------------------------
 # Recommendations
@@ -340,6 +368,37 @@ class Recommendations:
             .order_by(col(RecommendationRecord.created_at).desc(), col(RecommendationRecord.id))
         )
         return _page(self.session, query, limit, offset)
+
+    def latest_of_newest_episode(self, user_id: str) -> RecommendationRecord | None:
+        """The newest recommendation of the newest episode that has any (episodes and
+        recommendations each in the order of their listings)."""
+        query = (
+            select(RecommendationRecord)
+            .join(ConditionEpisode, col(ConditionEpisode.id) == RecommendationRecord.condition_id)
+            .where(RecommendationRecord.user_id == user_id)
+            .order_by(
+                col(ConditionEpisode.created_at).desc(),
+                col(ConditionEpisode.id),
+                col(RecommendationRecord.created_at).desc(),
+                col(RecommendationRecord.id),
+            )
+            .limit(1)
+        )
+        return self.session.exec(query).first()
+
+    def many(self, user_id: str, ids: list[str]) -> list[RecommendationRecord]:
+        """The user's recommendations among ``ids``, newest first; unknown ids are skipped."""
+        if not ids:
+            return []
+        query = (
+            select(RecommendationRecord)
+            .where(
+                RecommendationRecord.user_id == user_id,
+                col(RecommendationRecord.id).in_(ids),
+            )
+            .order_by(col(RecommendationRecord.created_at).desc(), col(RecommendationRecord.id))
+        )
+        return list(self.session.exec(query))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ __all__ = [
     "list_recommendations",
     "recommend_for_user",
     "replay_recommendation",
+    "stored_out",
 ]
 
 # Bump when the fold itself changes in code without a ruleset change: stored summaries are
@@ -103,7 +104,7 @@ def _history_for(
     return sessions.window(episode_id, start, today), summary
 
 
-def _stored_out(record: RecommendationRecord) -> StoredRecommendationOut:
+def stored_out(record: RecommendationRecord) -> StoredRecommendationOut:
     return StoredRecommendationOut(
         id=record.id,
         user_id=record.user_id,
@@ -147,7 +148,7 @@ def recommend_for_user(
         created_at=now,
     )
     Recommendations(session).add(record)
-    return _stored_out(record)
+    return stored_out(record)
 
 
 def _find(session: Session, client_id: str, user_id: str, rec_id: str) -> RecommendationRecord:
@@ -164,7 +165,7 @@ def list_recommendations(
     user = find_user(session, client_id, user_id)
     rows, total = Recommendations(session).page(user.id, limit, offset)
     return StoredRecommendationPage(
-        items=[_stored_out(r) for r in rows], total=total, limit=limit, offset=offset
+        items=[stored_out(r) for r in rows], total=total, limit=limit, offset=offset
     )
 
 
@@ -173,7 +174,7 @@ def get_recommendation(
 ) -> StoredRecommendationDetail:
     record = _find(session, client_id, user_id, rec_id)
     return StoredRecommendationDetail(
-        **_stored_out(record).model_dump(),
+        **stored_out(record).model_dump(),
         inputs=RecommendationInputs.model_validate(record.inputs),
     )
 

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
 
 from app.api import resources, schemas
+from app.interop import cds_hooks
 
 COMMITTED = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 
@@ -63,7 +64,7 @@ def test_request_and_response_schemas_carry_examples(app: FastAPI) -> None:
 
 MODELS: dict[str, type[BaseModel]] = {
     name: model
-    for module in (schemas, resources)
+    for module in (schemas, resources, cds_hooks)
     for name, model in vars(module).items()
     if not name.startswith("_")
     and isinstance(model, type)

@@ -18,7 +18,14 @@ from app.api.deps import get_now
 from app.main import create_app
 from app.settings import Settings
 from tests.api.test_api import assert_problem
-from tests.builders import condition, exercise_result, new_user, performed_as_prescribed, session
+from tests.builders import (
+    condition,
+    exercise_result,
+    flag_active_episode,
+    new_user,
+    performed_as_prescribed,
+    session,
+)
 from tests.conftest import TODAY, Clock
 
 DAY0 = date(2026, 11, 2)
@@ -153,12 +160,7 @@ def test_a_new_red_flag_on_the_episode_refers_instead_of_exercising(
 ) -> None:
     clock.set_day(DAY0)
     user_id = new_user(api, with_condition=condition())
-    episode = api.get(f"/v1/users/{user_id}/conditions").json()["items"][0]
-    flagged = api.patch(
-        f"/v1/users/{user_id}/conditions/{episode['id']}",
-        json={"red_flags": ["saddle_numbness"]},
-    )
-    assert flagged.status_code == 200, flagged.text
+    flag_active_episode(api, user_id, "saddle_numbness")
     decision = _recommend(api, user_id)["recommendation"]
     assert decision["status"] == "refer"
     assert decision["exercises"] == []

@@ -12,6 +12,9 @@ On top of schemathesis' own checks, ``tenant_isolation`` runs on every response 
 two: each successful tenant-A call on a ``{user_id}`` path is replayed with tenant B's key,
 and must answer exactly what a missing user answers (404), never a success.
 
+The CDS Hooks operations are called as tenant A's EHR would call them: each request carries
+a fresh JWT, signed with a key made here, naming the exact URL called.
+
 The number of cases that ran is printed at the end of the module (in the terminal summary
 and as junit test-suite properties).
 """
@@ -27,24 +30,30 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import jwt
 import pytest
 import schemathesis
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+from sqlmodel import select
 from starlette.types import Receive, Scope, Send
 
 from app.api.deps import get_now
 from app.api.openapi_links import add_links
+from app.db.models import ApiClient
 from app.db.session import Database
 from app.main import app as default_app
 from app.main import create_app
+from app.services.cds_auth import add_issuer
 from app.settings import Settings
 from tests.builders import condition, new_user, performed_as_prescribed, session
 from tests.conftest import TODAY, Clock, new_key
@@ -58,12 +67,25 @@ TENANT_PROBES_PER_OPERATION = 10
 _USER_IN_PATH = re.compile(r"^/v1/users/([^/]+)")
 
 
+PUBLIC_URL = "http://contract.test"
+EHR_KEY = ec.generate_private_key(ec.SECP384R1())
+EHR_JWKS = {
+    "keys": [
+        {
+            **json.loads(jwt.get_algorithm_by_name("ES384").to_jwk(EHR_KEY.public_key())),
+            "kid": "contract",
+        }
+    ]
+}
+
+
 @dataclass
 class Run:
     """What the module's tests share with the check and the auth provider (both global)."""
 
     key_a: str = ""
     key_b: str = ""
+    issuer_a: str = ""  # the EHR acting for tenant A
     client: TestClient | None = None
     counts: Counter[str] = field(default_factory=Counter)
 
@@ -73,6 +95,11 @@ class Run:
 
 
 RUN = Run()
+CLOCK: list[Clock] = []  # the service clock, once the app fixture has made the app
+
+
+def _service_now() -> datetime:
+    return CLOCK[-1].now if CLOCK else datetime.now(UTC)
 
 
 class TenantA:
@@ -83,7 +110,36 @@ class TenantA:
         return RUN.key_a
 
     def set(self, case: schemathesis.Case, data: str, _context: schemathesis.AuthContext) -> None:
+        if case.operation.path.startswith("/cds-services/"):
+            # Cases may be drawn before the fixtures run and are sent later: the EHR's token
+            # is signed when the request is sent (``AppUnderTest``), for the URL it goes to.
+            data = EHR_TOKEN_WANTED
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
+
+EHR_TOKEN_WANTED = "ehr-token-wanted"
+
+
+def _hook_token(audience: str) -> str:
+    """A JWT from tenant A's EHR for one call to ``audience``."""
+    now = int(_service_now().timestamp())
+    claims = {
+        "iss": RUN.issuer_a,
+        "aud": audience,
+        "iat": now,
+        "exp": now + 300,
+        "jti": str(uuid.uuid4()),
+    }
+    return jwt.encode(claims, EHR_KEY, algorithm="ES384", headers={"kid": "contract"})
+
+
+def _register_ehr(database: Database, key: str) -> None:
+    """Trust a new EHR issuer for the client that owns ``key``."""
+    key_id = key.split("_")[1]
+    with database.transaction() as session:
+        client = session.exec(select(ApiClient).where(ApiClient.key_id == key_id)).one()
+        RUN.issuer_a = f"https://ehr.contract.test/{uuid.uuid4().hex}"
+        add_issuer(session, client.id, RUN.issuer_a, _service_now(), jwks=EHR_JWKS)
 
 
 def _as_other_tenant(
@@ -162,11 +218,13 @@ RELATIONAL_RULES = re.compile(
     r"|is not one of this user's recommendations"  # a session's recommendation_id, by reference
     r"|an active episode has no resolution date"  # status and resolved_on, together
     r"|was already used for a different request"  # Idempotency-Key reuse (IETF draft: 422)
+    r"|is not a card this service issued to you"  # CDS feedback names an issued card
+    r"|was not prefetched"  # CDS Hooks 412: an unregistered patient needs the prefetch
 )
 
 
 def _only_relational(response: schemathesis.Response) -> bool:
-    if response.status_code != 422:
+    if response.status_code not in (412, 422):
         return False
     problem = json.loads(response.content)
     messages = [e["message"] for e in problem.get("errors", [])] or [problem.get("detail", "")]
@@ -221,6 +279,16 @@ class AppUnderTest:
                 if message["type"] == "lifespan.shutdown":
                     return
         assert self.target is not None, "the contract tests use the `tenants` fixture"
+        wanted = f"Bearer {EHR_TOKEN_WANTED}".encode()
+        if scope["type"] == "http" and (b"authorization", wanted) in scope["headers"]:
+            token = f"Bearer {_hook_token(PUBLIC_URL + scope['path'])}".encode()
+            scope = {
+                **scope,
+                "headers": [
+                    (name, token if name == b"authorization" and value == wanted else value)
+                    for name, value in scope["headers"]
+                ],
+            }
         await self.target(scope, receive, send)
 
 
@@ -243,8 +311,11 @@ def app(database_url: str, service_clock: Clock) -> Iterator[FastAPI]:
     The service clock stands still (conftest), so the rate limiter's minute never ends: any
     finite budget would turn the rest of the run into 429s. The budget has its own tests.
     """
-    application = create_app(Settings(database_url=database_url, rate_limit_per_minute=1_000_000))
+    application = create_app(
+        Settings(database_url=database_url, rate_limit_per_minute=1_000_000, public_url=PUBLIC_URL)
+    )
     application.dependency_overrides[get_now] = lambda: service_clock.now
+    CLOCK.append(service_clock)
     with TestClient(application):
         yield application
 
@@ -253,6 +324,7 @@ def app(database_url: str, service_clock: Clock) -> Iterator[FastAPI]:
 def tenants(app: FastAPI, database: Database) -> Iterator[Run]:
     RUN.key_a = new_key(database, "contract tenant A")
     RUN.key_b = new_key(database, "contract tenant B")
+    _register_ehr(database, RUN.key_a)
     RUN.client = TestClient(app)
     for key in (RUN.key_a, RUN.key_b):  # both really authenticate
         assert RUN.client.get("/v1/users", headers={"X-API-Key": key}).status_code == 200
@@ -301,7 +373,9 @@ def _report_counts(
 @pytest.mark.usefixtures("tenants")
 def test_every_operation(case: schemathesis.Case) -> None:
     RUN.counts["per-operation cases"] += 1
-    case.call_and_validate()
+    response = case.call_and_validate()
+    if case.operation.path.startswith("/cds-services/"):
+        RUN.counts[f"CDS Hooks calls answered {response.status_code}"] += 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,6 +390,7 @@ def state_machine(database: Database) -> Any:
             # (an external_id taken, a day's session limit reached), so Hypothesis can replay
             # a failing sequence and get the same answers.
             RUN.key_a = new_key(database, "contract tenant A, one scenario")
+            _register_ehr(database, RUN.key_a)
             RUN.counts["stateful scenarios"] += 1
 
         def after_call(self, response: schemathesis.Response, case: schemathesis.Case) -> None:

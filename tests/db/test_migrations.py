@@ -27,6 +27,10 @@ TABLES = {
     "history_summary",
     "idempotency_key",
     "audit_event",
+    "cds_issuer",
+    "cds_token_use",
+    "cds_card",
+    "cds_feedback",
 }
 
 

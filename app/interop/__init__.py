@@ -1,0 +1,1 @@
+"""Mappings between ladderback and clinical standards: FHIR R4 resources and CDS Hooks."""
