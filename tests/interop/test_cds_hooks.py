@@ -9,6 +9,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -720,14 +721,23 @@ def published_ehr(database: Database, clock: Clock) -> Iterator[Ehr]:
     server.close()
 
 
+@contextmanager
+def _key_sets(app: FastAPI, refetch_seconds: int) -> Iterator[None]:
+    """The app's key sets, fresh, with this pause between forced fetches."""
+    kept = app.state.cds_key_sets
+    app.state.cds_key_sets = KeySets(300, refetch_seconds=refetch_seconds)
+    try:
+        yield
+    finally:
+        app.state.cds_key_sets = kept
+
+
 def test_keys_published_at_a_url_are_fetched_and_a_rotated_key_is_picked_up(
     client: TestClient, published_ehr: Ehr, app: FastAPI
 ) -> None:
+    ehr = published_ehr
     # No pause between forced fetches here (30 s by default), so the test need not wait.
-    kept = app.state.cds_key_sets
-    app.state.cds_key_sets = KeySets(300, refetch_seconds=0)
-    try:
-        ehr = published_ehr
+    with _key_sets(app, refetch_seconds=0):
         assert _call(client, ehr, "p1", prefetch=_prefetch()).status_code == 200
         # The EHR rotates: a new key under a new kid, published at the same URL.
         ehr.key, ehr.kid = ec.generate_private_key(ec.SECP384R1()), "k2"
@@ -736,22 +746,16 @@ def test_keys_published_at_a_url_are_fetched_and_a_rotated_key_is_picked_up(
         key = ec.generate_private_key(ec.SECP384R1())
         stranger = Ehr(ehr.issuer, key, "k3", "ES384", ehr.clock)
         _refused(_call(client, stranger, "p1", prefetch=_prefetch()))
-    finally:
-        app.state.cds_key_sets = kept
 
 
 def test_an_unreachable_key_server_is_not_asked_again_at_once(
     client: TestClient, published_ehr: Ehr, app: FastAPI
 ) -> None:
-    kept = app.state.cds_key_sets
-    app.state.cds_key_sets = KeySets(300, refetch_seconds=30)
-    try:
-        published_ehr.server.failing = True
+    published_ehr.server.failing = True
+    with _key_sets(app, refetch_seconds=30):
         for _ in range(3):  # made-up kids cannot turn us against the EHR's key server
             _refused(_call(client, published_ehr, "p1", prefetch=_prefetch()))
-        assert published_ehr.server.fetches == 1
-    finally:
-        app.state.cds_key_sets = kept
+    assert published_ehr.server.fetches == 1
 
 
 def test_cds_responses_are_not_cached(client: TestClient, ehr: Ehr) -> None:
