@@ -88,6 +88,10 @@ Flag = Annotated[bool, Field(strict=True)]
 ExerciseId = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=80)]
 
 
+# The ages the rules were written for (adolescents to the very old), inclusive.
+AGES = (13, 110)
+
+
 def _int(low: int, high: int, description: str) -> Any:
     return Field(strict=True, ge=low, le=high, description=description)
 
@@ -112,7 +116,7 @@ class DoseIn(_Request):
 
 
 class ProfileIn(_Request):
-    age: Annotated[int, _int(13, 110, "Age in years"), WHOLE]
+    age: Annotated[int, _int(*AGES, "Age in years"), WHOLE]
     ability: AbilityLevel = AbilityLevel.BEGINNER
     equipment: Annotated[list[Equipment], Field(max_length=len(Equipment))] = Field(
         default_factory=list,

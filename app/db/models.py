@@ -299,12 +299,12 @@ class CdsCard(SQLModel, table=True):
     """
 
     __tablename__ = "cds_card"
+    # A hook instance is looked up per call, to refuse its reuse.
+    __table_args__ = (sa.Index("ix_cds_card_client_hook", "client_id", "hook_instance"),)
 
     id: str = _id()  # the card's uuid, as sent
     client_id: str = Field(
-        sa_column_args=[sa.ForeignKey("api_client.id", ondelete="CASCADE")],
-        max_length=36,
-        index=True,
+        sa_column_args=[sa.ForeignKey("api_client.id", ondelete="CASCADE")], max_length=36
     )
     service_id: str = Field(max_length=64)
     hook_instance: str = Field(max_length=64)

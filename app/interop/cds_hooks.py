@@ -25,7 +25,7 @@ from pydantic import (
     ValidationError,
 )
 
-from app.api.schemas import ExerciseDecisionOut, ReasonOut, RecommendationOut
+from app.api.schemas import AGES, ExerciseDecisionOut, ReasonOut, RecommendationOut
 from app.domain.types import (
     AbilityLevel,
     Change,
@@ -637,7 +637,7 @@ def read_prefetch(
     if not ours or pain is None or patient.birthDate is None:
         return None
     age = _age(patient.birthDate, today)
-    if not 13 <= age <= 110:
+    if not AGES[0] <= age <= AGES[1]:
         return None  # outside the ages the rules were written for
 
     # The most recent onset decides (ties by id, so the choice never depends on order).

@@ -85,7 +85,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cds_card")),
     )
     with op.batch_alter_table("cds_card", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_cds_card_client_id"), ["client_id"], unique=False)
+        batch_op.create_index(
+            "ix_cds_card_client_hook", ["client_id", "hook_instance"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_cds_card_user_id"), ["user_id"], unique=False)
 
     op.create_table(
@@ -120,7 +122,7 @@ def downgrade() -> None:
     op.drop_table("cds_feedback")
     with op.batch_alter_table("cds_card", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cds_card_user_id"))
-        batch_op.drop_index(batch_op.f("ix_cds_card_client_id"))
+        batch_op.drop_index("ix_cds_card_client_hook")
 
     op.drop_table("cds_card")
     with op.batch_alter_table("cds_issuer", schema=None) as batch_op:
