@@ -31,6 +31,7 @@ __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "AppError",
     "Conflict",
+    "FieldError",
     "InvalidInput",
     "NotFound",
     "PayloadTooLarge",
@@ -82,15 +83,22 @@ class AppError(Exception):
         self.headers = headers
 
 
-class InvalidInput(AppError):
-    status = 422
-    type = "/problems/invalid-input"
-    title = "Invalid input"
+class FieldError(AppError):
+    """A problem with one named field; ``kind`` is its ``errors[].type``."""
+
+    kind = "value"
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(
-            f"{field}: {message}", errors=[{"field": field, "message": message, "type": "value"}]
+            f"{field}: {message}",
+            errors=[{"field": field, "message": message, "type": self.kind}],
         )
+
+
+class InvalidInput(FieldError):
+    status = 422
+    type = "/problems/invalid-input"
+    title = "Invalid input"
 
 
 class Unauthorized(AppError):
@@ -108,29 +116,20 @@ class NotFound(AppError):
     title = "Not found"
 
 
-class PreconditionFailed(AppError):
+class PreconditionFailed(FieldError):
     """CDS Hooks: the data a decision needs was neither prefetched nor held here."""
 
     status = 412
     type = "/problems/precondition-failed"
     title = "Precondition failed"
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(
-            f"{field}: {message}",
-            errors=[{"field": field, "message": message, "type": "missing"}],
-        )
+    kind = "missing"
 
 
-class Conflict(AppError):
+class Conflict(FieldError):
     status = 409
     type = "/problems/conflict"
     title = "Conflict"
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(
-            f"{field}: {message}", errors=[{"field": field, "message": message, "type": "conflict"}]
-        )
+    kind = "conflict"
 
 
 class TooManyRequests(AppError):
