@@ -240,7 +240,7 @@ def positive_data_acceptance_but_relational_rules(
         return positive_data_acceptance(ctx, response, case)
     except RejectedPositiveData:
         if _only_relational(response):
-            RUN.counts["schema-valid requests refused by a relational rule (422)"] += 1
+            RUN.counts["schema-valid requests refused by a relational rule (412, 422)"] += 1
             return None
         raise
 
