@@ -174,10 +174,14 @@ class HookRequest(_Wire):
     extension: dict[str, Any] | None = None
 
 
+# Text the service stores: PostgreSQL cannot hold a NUL character.
+StoredText = Annotated[str, Field(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")]
+
+
 class Coding(_Wire):
-    system: str
-    code: str
-    display: str | None = None
+    system: StoredText
+    code: StoredText
+    display: StoredText | None = None
 
 
 class Source(_Wire):
@@ -224,15 +228,17 @@ class CardsResponse(_Wire):
 
 class OverrideReason(_Wire):
     reason: Coding | None = None
-    userComment: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    userComment: StoredText | None = None
 
 
 class AcceptedSuggestion(_Wire):
-    id: Annotated[str, Field(min_length=1, max_length=64)]
+    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
 
 
 class FeedbackItem(_Wire):
-    card: Annotated[str, Field(min_length=1, max_length=36, description="The card's `uuid`.")]
+    card: Annotated[
+        str, Field(pattern=r"^[0-9a-f-]{1,36}$", description="The card's `uuid`, as sent.")
+    ]
     outcome: Literal["accepted", "overridden"]
     acceptedSuggestions: list[AcceptedSuggestion] | None = None
     overrideReason: OverrideReason | None = None

@@ -525,6 +525,11 @@ def test_feedback_on_an_unknown_or_foreign_card_is_refused(
     assert_problem(_feedback(client, south, [suggestion]), 422, "feedback[0].acceptedSuggestions")
     naive = {**item, "outcomeTimestamp": "2026-11-24T10:00:00"}
     assert_problem(_feedback(client, south, [naive]), 422, "feedback[0].outcomeTimestamp")
+    # A NUL character cannot be stored (PostgreSQL): refused by the schema, never a 500.
+    nul = {**item, "outcome": "overridden", "overrideReason": {"userComment": "a\u0000b"}}
+    field = "feedback[0].overrideReason.userComment"
+    assert_problem(_feedback(client, south, [nul]), 422, field)
+    assert_problem(_feedback(client, south, [{**item, "card": "\u0000"}]), 422, "feedback[0].card")
 
 
 def test_erasing_a_user_erases_their_cards_and_feedback(
