@@ -106,11 +106,3 @@ class CdsFeedbackLog:
             .returning(col(CdsFeedback.id))
         )
         return self.session.execute(statement).first() is not None
-
-    def for_card(self, card_id: str) -> list[CdsFeedback]:
-        query = (
-            select(CdsFeedback)
-            .where(CdsFeedback.card_id == card_id)
-            .order_by(col(CdsFeedback.outcome_at), col(CdsFeedback.id))
-        )
-        return list(self.session.exec(query).all())
