@@ -17,11 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from app.domain.types import (
     AbilityLevel,
     Aim,
+    AvoidItem,
     Category,
     ConditionKind,
     Contraindication,
     DirectionalPreference,
     DoseVariable,
+    EducationPoint,
     Equipment,
     Phase,
     RedFlag,
@@ -161,11 +163,13 @@ class Exercise(_Frozen):
             raise ValueError(f"conditions must rate every condition; missing {sorted(missing)}")
         return self
 
-    @property
+    # Cached: every decision reads them for every exercise it weighs.
+
+    @cached_property
     def section(self) -> Section:
         return SECTION_OF[self.category]
 
-    @property
+    @cached_property
     def hard(self) -> bool:
         return self.category in HARD_CATEGORIES
 
@@ -298,6 +302,17 @@ class PhaseSpec(_Frozen):
     max_recent_pain: int = Field(ge=0, le=10)
     slots: tuple[Slot, ...] = Field(min_length=2)
 
+    @cached_property
+    def slots_by_direction(self) -> dict[DirectionalPreference, tuple[Slot, ...]]:
+        """The slots that apply under each directional preference: every slot that names
+        no preference, and those that name this one."""
+        return {
+            direction: tuple(
+                s for s in self.slots if not s.when_directional or direction in s.when_directional
+            )
+            for direction in DirectionalPreference
+        }
+
 
 class AvoidSpec(_Frozen):
     id: Slug
@@ -342,6 +357,33 @@ class ConditionProtocol(_Frozen):
             raise ValueError("phases must be distinct and in programme order")
         return self
 
+    @cached_property
+    def entry_criteria(self) -> tuple[tuple[int, int, int], ...]:
+        """Each phase's (min_days_since_onset, min_completed_sessions, max_recent_pain), in
+        order: the phase replay checks them for every training day of every decision."""
+        return tuple(
+            (p.min_days_since_onset, p.min_completed_sessions, p.max_recent_pain)
+            for p in self.phases
+        )
+
+    # What every recommendation for the condition states, built once (the values are frozen).
+
+    @cached_property
+    def avoid_items(self) -> tuple[AvoidItem, ...]:
+        return tuple(AvoidItem(a.id, a.text, self.kind.value) for a in self.avoid)
+
+    @cached_property
+    def education_by_phase(self) -> dict[Phase, tuple[EducationPoint, ...]]:
+        """Each phase's education points, in catalog order (none for a phase not listed)."""
+        return {
+            phase: tuple(
+                EducationPoint(id=e.id, topic=e.topic, text=e.text)
+                for e in self.education
+                if phase in e.phases
+            )
+            for phase in Phase
+        }
+
 
 class RedFlagSpec(_Frozen):
     flag: RedFlag
@@ -356,6 +398,10 @@ class ProfileAdvice(_Frozen):
     avoid: tuple[AvoidSpec, ...] = ()
     safety_notes: tuple[Text, ...] = ()
     clinician_review: bool = False
+
+    @cached_property
+    def avoid_items(self) -> tuple[AvoidItem, ...]:
+        return tuple(AvoidItem(a.id, a.text, self.contraindication.value) for a in self.avoid)
 
 
 class Catalog(_Frozen):
@@ -504,6 +550,17 @@ class Catalog(_Frozen):
     @cached_property
     def advice_for(self) -> dict[Contraindication, ProfileAdvice]:
         return {a.contraindication: a for a in self.profile_advice}
+
+    @cached_property
+    def _advice_in_order(self) -> tuple[ProfileAdvice, ...]:
+        return tuple(self.advice_for[c] for c in Contraindication if c in self.advice_for)
+
+    def advice_about(self, contraindications: frozenset[Contraindication]) -> list[ProfileAdvice]:
+        """The advice for each of these contraindications that has any, in the order of
+        ``Contraindication`` (so the answer never depends on set iteration order)."""
+        if not contraindications:
+            return []
+        return [a for a in self._advice_in_order if a.contraindication in contraindications]
 
     @cached_property
     def ruleset_version(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from app.domain.catalog import Bound, DoseTemplate, Exercise, Thresholds
 from app.domain.types import Category, Dose, DoseVariable
@@ -21,6 +22,7 @@ __all__ = [
     "lower_one_variable",
     "raise_one_variable",
     "start_dose",
+    "start_dose_for",
     "weekly_volume",
 ]
 
@@ -63,12 +65,29 @@ class StepUp:
 
 def bounds_for(exercise: Exercise, age: int, th: Thresholds) -> DoseBounds:
     """The dose bounds for this exercise and person (memoised per exercise and age band)."""
+    return _prescription(exercise, age, th).bounds
+
+
+def start_dose_for(exercise: Exercise, age: int, th: Thresholds) -> Dose:
+    """``start_dose(bounds_for(exercise, age, th))``, memoised with the bounds: every new or
+    changed exercise in a decision starts there."""
+    return _prescription(exercise, age, th).start
+
+
+class _Prescription(NamedTuple):
+    # The exercise and thresholds are kept so that their ids, in the key, cannot be reused.
+    exercise: Exercise
+    th: Thresholds
+    bounds: DoseBounds
+    start: Dose
+
+
+def _prescription(exercise: Exercise, age: int, th: Thresholds) -> _Prescription:
     older = age >= th.older_adult_age.value
     key = (id(exercise), id(th), older)
-    cached = _BOUNDS.get(key)
-    # The entry keeps the exercise and thresholds alive, so their ids cannot be reused.
-    if cached is not None and cached[0] is exercise and cached[1] is th:
-        return cached[2]
+    cached = _PRESCRIPTIONS.get(key)
+    if cached is not None and cached.exercise is exercise and cached.th is th:
+        return cached
     template = exercise.dose
     hold = template.hold_seconds
     if exercise.category is Category.STATIC_STRETCH and hold is not None:
@@ -79,11 +98,11 @@ def bounds_for(exercise: Exercise, age: int, th: Thresholds) -> DoseBounds:
             low, high = th.stretch_hold_min_seconds.value, th.stretch_hold_max_seconds.value
         hold = Bound(start=low, min=low, max=high, step=hold.step)
     bounds = DoseBounds(template=template, hold=hold)
-    _BOUNDS[key] = (exercise, th, bounds)
-    return bounds
+    cached = _PRESCRIPTIONS[key] = _Prescription(exercise, th, bounds, start_dose(bounds))
+    return cached
 
 
-_BOUNDS: dict[tuple[int, int, bool], tuple[Exercise, Thresholds, DoseBounds]] = {}
+_PRESCRIPTIONS: dict[tuple[int, int, bool], _Prescription] = {}
 
 
 def _int(bound: Bound | None, which: str = "start") -> int | None:

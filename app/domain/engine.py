@@ -15,8 +15,10 @@ Order of work (each step leaves a trace entry):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import operator
+from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 
 from app.domain.catalog import Catalog, Exercise, Slot
 from app.domain.dosing import (
@@ -26,7 +28,7 @@ from app.domain.dosing import (
     estimated_seconds,
     lower_one_variable,
     raise_one_variable,
-    start_dose,
+    start_dose_for,
 )
 from app.domain.history import (
     Appearance,
@@ -65,6 +67,7 @@ from app.domain.types import (
     DirectionalPreference,
     Dose,
     DoseVariable,
+    Equipment,
     ExerciseDecision,
     HistorySummary,
     MaintenancePlan,
@@ -122,6 +125,8 @@ class _Context:
     direction: DirectionalPreference
     direction_reason: Reason | None
     slot_ladders: frozenset[str]
+    equipment: frozenset[Equipment]  # the person's kit and the household items
+    stretch_hold_reason: Reason | None  # what every static stretch adds (older adults)
     last_loading_day: date | None = None
     stopped_directions: dict[str, date] = field(default_factory=dict)
     taken: set[str] = field(default_factory=set)
@@ -177,9 +182,9 @@ def _unavailable(exercise: Exercise, ctx: _Context) -> Reason | None:
             date=stopped_on.isoformat(),
             days=int(ctx.catalog.thresholds.stopped_direction_days.value),
         )
-    have = ctx.profile.equipment | ctx.catalog.household
-    missing = [e.value.replace("_", " ") for e in exercise.equipment if e not in have]
-    if missing:
+    have = ctx.equipment
+    if not have.issuperset(exercise.equipment):
+        missing = [e.value.replace("_", " ") for e in exercise.equipment if e not in have]
         return reason(
             ReasonCode.EQUIPMENT_MISSING, rule, name=exercise.name, equipment=", ".join(missing)
         )
@@ -221,14 +226,15 @@ def _cautions(exercise: Exercise, ctx: _Context) -> tuple[str, ...]:
     kind = ctx.condition.kind
     if exercise.conditions[kind] == "caution" and kind in exercise.condition_notes:
         notes.append(exercise.condition_notes[kind])
-    for item, spec in exercise.contraindications.items():
-        if spec.level == "caution" and item in ctx.profile.contraindications:
-            notes.append(spec.note)
+    if ctx.profile.contraindications:
+        for item, spec in exercise.contraindications.items():
+            if spec.level == "caution" and item in ctx.profile.contraindications:
+                notes.append(spec.note)
     return tuple(notes)
 
 
 def _dose_for(exercise: Exercise, ctx: _Context) -> Dose:
-    return start_dose(bounds_for(exercise, ctx.profile.age, ctx.catalog.thresholds))
+    return start_dose_for(exercise, ctx.profile.age, ctx.catalog.thresholds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,6 +248,20 @@ def _side_for(exercise: Exercise, ctx: _Context) -> Side:
     return Side.BOTH if exercise.dose.per_side else Side.NONE
 
 
+def _stretch_hold_reason(profile: Profile, catalog: Catalog) -> Reason | None:
+    th = catalog.thresholds
+    if profile.age < th.older_adult_age.value:
+        return None
+    return reason(
+        ReasonCode.STRETCH_HOLD_FOR_AGE,
+        "hold_stretches_longer_for_older_adults",
+        ("older_adult_age", "older_stretch_hold_min_seconds", "older_stretch_hold_max_seconds"),
+        low=int(th.older_stretch_hold_min_seconds.value),
+        high=int(th.older_stretch_hold_max_seconds.value),
+        age=int(th.older_adult_age.value),
+    )
+
+
 def _decision(
     exercise: Exercise,
     dose: Dose | None,
@@ -251,31 +271,17 @@ def _decision(
     previous: Appearance | None = None,
     slot: Slot | None = None,
 ) -> ExerciseDecision:
-    th = ctx.catalog.thresholds
+    given = change is not Change.REMOVED
     if (
-        change is not Change.REMOVED
+        given
+        and ctx.stretch_hold_reason is not None
         and exercise.category is Category.STATIC_STRETCH
-        and ctx.profile.age >= th.older_adult_age.value
     ):
-        reasons = [
-            *reasons,
-            reason(
-                ReasonCode.STRETCH_HOLD_FOR_AGE,
-                "hold_stretches_longer_for_older_adults",
-                (
-                    "older_adult_age",
-                    "older_stretch_hold_min_seconds",
-                    "older_stretch_hold_max_seconds",
-                ),
-                low=int(th.older_stretch_hold_min_seconds.value),
-                high=int(th.older_stretch_hold_max_seconds.value),
-                age=int(th.older_adult_age.value),
-            ),
-        ]
+        reasons = [*reasons, ctx.stretch_hold_reason]
     return ExerciseDecision(
         exercise_id=exercise.id,
         name=exercise.name,
-        section=exercise.section if change is not Change.REMOVED else None,
+        section=exercise.section if given else None,
         change=change,
         reasons=tuple(reasons),
         dose=dose,
@@ -284,9 +290,9 @@ def _decision(
         ladder=exercise.ladder,
         level=exercise.level,
         slot=exercise.ladder if slot is None else slot.ladder,
-        minutes=_minutes(exercise, dose, ctx) if change is not Change.REMOVED else 0.0,
+        minutes=_minutes(exercise, dose, ctx) if given else 0.0,
         side=_side_for(exercise, ctx),
-        cautions=_cautions(exercise, ctx) if change is not Change.REMOVED else (),
+        cautions=_cautions(exercise, ctx) if given else (),
     )
 
 
@@ -294,10 +300,15 @@ def _minutes(exercise: Exercise, dose: Dose | None, ctx: _Context) -> float:
     # Habits happen through the day, not in the session's time.
     if dose is None or exercise.category is Category.HABIT:
         return 0.0
-    seconds = estimated_seconds(
+    return _bout_minutes(
         dose, exercise.dose.tempo_seconds, ctx.catalog.thresholds.set_change_seconds.value
     )
-    return round(seconds / 60, 1)
+
+
+@lru_cache(maxsize=4096)
+def _bout_minutes(dose: Dose, tempo_seconds: float, set_change_seconds: float) -> float:
+    # Memoised: the same few doses come up in decision after decision.
+    return round(estimated_seconds(dose, tempo_seconds, set_change_seconds) / 60, 1)
 
 
 def _new_in_slot(slot: Slot, ctx: _Context) -> tuple[ExerciseDecision, Exercise | None]:
@@ -316,7 +327,7 @@ def _new_in_slot(slot: Slot, ctx: _Context) -> tuple[ExerciseDecision, Exercise 
         ),
         *why,
     ]
-    ctx.trace.append(TraceStep("start_by_ability", chosen.id, "new", f"level {chosen.level}"))
+    ctx.trace.append(_started(chosen.id, chosen.level))
     if slot.when_directional:
         reasons.append(
             ctx.direction_reason
@@ -327,6 +338,12 @@ def _new_in_slot(slot: Slot, ctx: _Context) -> tuple[ExerciseDecision, Exercise 
             )
         )
     return _decision(chosen, _dose_for(chosen, ctx), Change.NEW, reasons, ctx, slot=slot), chosen
+
+
+@lru_cache(maxsize=1024)
+def _started(exercise_id: str, level: int) -> TraceStep:
+    """The trace of a new exercise; immutable and the same in every decision, so memoised."""
+    return TraceStep("start_by_ability", exercise_id, "new", f"level {level}")
 
 
 def _step_down_level(exercise: Exercise, ctx: _Context) -> Exercise | None:
@@ -707,6 +724,9 @@ def _decide_slot(slot: Slot, order: int, ctx: _Context) -> _Pick:
 # The session
 
 
+_by_priority = operator.attrgetter("slot.priority", "order")
+
+
 def _fit_to_time(picks: list[_Pick], minutes: int) -> tuple[list[_Pick], list[_Pick]]:
     """Keep picks by priority (then programme order) while they fit the minutes available.
 
@@ -720,7 +740,7 @@ def _fit_to_time(picks: list[_Pick], minutes: int) -> tuple[list[_Pick], list[_P
         p.order for p in picks if p.exercise is not None and p.exercise.category in _ACCOMPANYING
     }
     used = sum(p.seconds for p in picks if p.order in essential)
-    for pick in sorted(picks, key=lambda p: (p.slot.priority, p.order)):
+    for pick in sorted(picks, key=_by_priority):
         if pick.order in essential:
             kept.append(pick)
         elif used + pick.seconds <= budget:
@@ -763,10 +783,11 @@ def _summary(
         return "Referral advised: red flags found, no exercise given."
     if status is RecommendationStatus.REST:
         return "Rest day: no session today."
-    counts: dict[str, int] = {}
+    counts: dict[Change, int] = {}
     for d in decisions:
-        counts[d.change.value] = counts.get(d.change.value, 0) + 1
-    parts = ", ".join(f"{n} {c}" for c, n in sorted(counts.items()))
+        counts[d.change] = counts.get(d.change, 0) + 1
+    # Sorted by name (a StrEnum sorts as its value).
+    parts = ", ".join(f"{n} {c.value}" for c, n in sorted(counts.items()))
     return f"{phase.value.capitalize() if phase else ''} phase: {parts}."
 
 
@@ -794,7 +815,7 @@ def _read_history(
         "window",
         f"{detail}; {_count(earlier, 'earlier session')} summarised",
     )
-    return HistoryView(window, catalog, summary), step
+    return HistoryView(window, catalog, summary, ordered=True), step
 
 
 def _count(n: int, noun: str) -> str:
@@ -825,7 +846,7 @@ def next_session(
             )
     version = catalog.ruleset_version
     protocol = catalog.protocol_for[condition.kind]
-    avoid = tuple(avoid_list(protocol, profile, catalog))
+    avoid = avoid_list(protocol, profile, catalog)
 
     referral, trace = triage_red_flags(profile, condition, catalog)
     if referral is not None:
@@ -869,6 +890,8 @@ def next_session(
         direction=direction,
         direction_reason=direction_reason,
         slot_ladders=frozenset(s.ladder for s in slots),
+        equipment=profile.equipment | catalog.household,
+        stretch_hold_reason=_stretch_hold_reason(profile, catalog),
         last_loading_day=_last_loading_day(view, catalog),
         stopped_directions=_stopped_directions(view, catalog, today),
         trace=trace,
@@ -939,18 +962,9 @@ def next_session(
     if stalled is not None:
         review.append(stalled)
     schedule = _schedule(live, today, trained_today)
-    base = Recommendation(
-        status=RecommendationStatus.OK,
-        condition=condition.kind,
-        today=today,
-        ruleset_version=version,
-        avoid=avoid,
-        safety_notes=(*protocol.safety_notes, *profile_safety_notes(profile, catalog)),
-        education=education_for(protocol, phase.id),
-        clinician_review=ClinicianReview(bool(review), tuple(review)),
-        programme=position,
-        schedule=schedule,
-    )
+    safety_notes = (*protocol.safety_notes, *profile_safety_notes(profile, catalog))
+    education = education_for(protocol, phase.id)
+    clinician_review = ClinicianReview(bool(review), tuple(review))
 
     substantive = [
         p for p in kept if p.exercise is not None and p.exercise.category not in _ACCOMPANYING
@@ -964,10 +978,18 @@ def next_session(
             date=schedule.next_session_date,
         )
         trace.append(TraceStep("schedule_rest_days", "session", "rest", why.code))
-        return replace(
-            base,
+        return Recommendation(
             status=RecommendationStatus.REST,
+            condition=condition.kind,
+            today=today,
+            ruleset_version=version,
             status_reasons=(why,),
+            avoid=avoid,
+            safety_notes=safety_notes,
+            clinician_review=clinician_review,
+            education=education,
+            programme=position,
+            schedule=schedule,
             trace=tuple(trace),
             summary=why.message,
         )
@@ -988,7 +1010,7 @@ def next_session(
                 for d in decisions
                 if d.section not in (Section.WARM_UP, Section.HABITS)
             ),
-            advice=(phase.goal, *(e.text for e in base.education if e.topic == "pacing")),
+            advice=(phase.goal, *(e.text for e in education if e.topic == "pacing")),
         )
     trace.append(
         TraceStep(
@@ -998,12 +1020,21 @@ def next_session(
             f"{len(decisions)} exercises, {len(removed)} removed",
         )
     )
-    return replace(
-        base,
+    return Recommendation(
+        status=RecommendationStatus.OK,
+        condition=condition.kind,
+        today=today,
+        ruleset_version=version,
         focus=focus,
         exercises=decisions,
         removed=removed,
         total_minutes=round(sum(d.minutes for d in decisions), 1),
+        avoid=avoid,
+        safety_notes=safety_notes,
+        clinician_review=clinician_review,
+        education=education,
+        programme=position,
+        schedule=schedule,
         maintenance_plan=maintenance,
         trace=tuple(trace),
         summary=_summary(RecommendationStatus.OK, decisions, phase.id),

@@ -19,7 +19,7 @@ total.
 from __future__ import annotations
 
 import bisect
-import itertools
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 from typing import NamedTuple
@@ -72,6 +72,9 @@ class Appearance(NamedTuple):
 
 # Builds an Appearance without a Python-level __new__ call: the index makes one per result.
 _appearance = tuple.__new__
+# Compared in the per-result loops. A module constant, because on Python 3.11 every
+# ``Enum.MEMBER`` lookup goes through the enum metaclass's attribute hook, which is slow.
+_SPREADING = SymptomChange.PERIPHERALISING
 
 
 def classify_response(
@@ -92,8 +95,8 @@ def classify_response(
     reached an alert level.
     """
     if (
-        result.symptom_change is SymptomChange.PERIPHERALISING
-        or session.symptom_change is SymptomChange.PERIPHERALISING
+        result.symptom_change is _SPREADING
+        or session.symptom_change is _SPREADING
         or session.new_numbness_or_tingling
     ):
         return PainResponse.PERIPHERALISING
@@ -112,10 +115,7 @@ def classify_response(
     if (
         during <= safe
         and (after is None or after <= safe)
-        and not any(
-            p is not None and p >= alert
-            for p in (session.pain_before, session.pain_after, session.next_day_pain)
-        )
+        and not _pain_at_alert(session, alert)
         and (calm_elsewhere(session, th) if calm is None else calm)
     ):
         return PainResponse.GREEN
@@ -132,10 +132,18 @@ def calm_elsewhere(session: SessionRecord, th: Thresholds) -> bool:
             (other.pain_during is not None and other.pain_during > acceptable)
             or (other.pain_after is not None and other.pain_after >= alert)
             or (other.effort is not None and other.effort >= too_hard)
-            or other.symptom_change is SymptomChange.PERIPHERALISING
+            or other.symptom_change is _SPREADING
         ):
             return False
     return True
+
+
+def _pain_at_alert(session: SessionRecord, alert: float) -> bool:
+    """Pain before, after or the next morning at the alert level."""
+    for pain in (session.pain_before, session.pain_after, session.next_day_pain):
+        if pain is not None and pain >= alert:
+            return True
+    return False
 
 
 def next_day_pain_up(session: SessionRecord, th: Thresholds, baseline_pain: int) -> bool:
@@ -146,10 +154,13 @@ def next_day_pain_up(session: SessionRecord, th: Thresholds, baseline_pain: int)
     return session.next_day_pain > before + th.next_day_pain_rise_allowed.value
 
 
+_date = operator.attrgetter("date")
+
+
 def ordered_sessions(history: Iterable[SessionRecord]) -> list[SessionRecord]:
     """Sessions by date, oldest first, in an order that never depends on how they arrived."""
-    sessions = sorted(history, key=lambda s: s.date)
-    if any(a.date == b.date for a, b in itertools.pairwise(sessions)):
+    sessions = sorted(history, key=_date)
+    if len(set(map(_date, sessions))) < len(sessions):
         # Same-day sessions: order them by content, not by arrival, so the answer never
         # depends on the order the caller listed them in. (Rare, so the cost is fine.)
         sessions.sort(key=lambda s: (s.date, s.completed, repr(s)))
@@ -167,6 +178,7 @@ class HistoryView:
         "_by_exercise",
         "_by_slot",
         "_calm",
+        "_last_day",
         "catalog",
         "completed_sessions",
         "first_date",
@@ -182,8 +194,11 @@ class HistoryView:
         history: tuple[SessionRecord, ...],
         catalog: Catalog,
         summary: HistorySummary | None = None,
+        *,
+        ordered: bool = False,
     ) -> None:
-        self.sessions = tuple(ordered_sessions(history))
+        # ``ordered``: ``history`` is in ``ordered_sessions`` order already (``split_history``).
+        self.sessions = history if ordered else tuple(ordered_sessions(history))
         self.catalog = catalog
         self.summary = summary
         self.last = self.sessions[-1] if self.sessions else None
@@ -195,14 +210,14 @@ class HistoryView:
         # numbness: newest first. Usually empty, so looking for stopped directions is cheap.
         self.spreading: list[Appearance] = []
         self._calm: dict[int, bool] = {}
+        self._last_day: tuple[SessionRecord, ...] | None = None
         for session in reversed(self.sessions):
             if session.completed:
                 self.completed_sessions += 1
                 if self.last_completed is None:
                     self.last_completed = session
             session_spread = (
-                session.symptom_change is SymptomChange.PERIPHERALISING
-                or session.new_numbness_or_tingling
+                session.symptom_change is _SPREADING or session.new_numbness_or_tingling
             )
             for result in session.exercises:
                 seen = by_exercise.get(result.exercise_id)
@@ -212,8 +227,12 @@ class HistoryView:
                 else:
                     seen.append(appearance)
                 if result.slot is not None:
-                    by_slot.setdefault(result.slot, []).append(appearance)
-                if session_spread or result.symptom_change is SymptomChange.PERIPHERALISING:
+                    in_slot = by_slot.get(result.slot)
+                    if in_slot is None:
+                        by_slot[result.slot] = [appearance]
+                    else:
+                        in_slot.append(appearance)
+                if session_spread or result.symptom_change is _SPREADING:
                     self.spreading.append(appearance)
         self._by_exercise = by_exercise  # newest first
         self._by_slot = by_slot
@@ -260,14 +279,24 @@ class HistoryView:
     def missed_since_last_completed(self) -> bool:
         """A missed session dated on or after the last completed one (same day included)."""
         last = self.last_completed
-        return any(not s.completed and (last is None or s.date >= last.date) for s in self.sessions)
+        for session in reversed(self.sessions):  # by date: stop at the days before ``last``
+            if last is not None and session.date < last.date:
+                return False
+            if not session.completed:
+                return True
+        return False
 
     def last_day(self) -> tuple[SessionRecord, ...]:
-        """Every completed session on the date of the latest completed one."""
-        last = self.last_completed
-        if last is None:
-            return ()
-        return tuple(s for s in self.sessions if s.completed and s.date == last.date)
+        """Every completed session on the date of the latest completed one (memoised: the
+        signals and the review both read it)."""
+        if self._last_day is None:
+            last = self.last_completed
+            self._last_day = (
+                ()
+                if last is None
+                else tuple(s for s in self.sessions if s.completed and s.date == last.date)
+            )
+        return self._last_day
 
     def latest_in_slot(
         self, slot: str, family: tuple[str, ...], other_ladders: frozenset[str]
@@ -279,15 +308,12 @@ class HistoryView:
         slot, whatever the tag says.
         """
         by_id = self.catalog.by_id
-        tagged = next(
-            (
-                a
-                for a in self._by_slot.get(slot, ())
-                if a.result.exercise_id in by_id
-                and by_id[a.result.exercise_id].ladder not in other_ladders
-            ),
-            None,
-        )
+        tagged: Appearance | None = None
+        for appearance in self._by_slot.get(slot, ()):
+            exercise = by_id.get(appearance.result.exercise_id)
+            if exercise is not None and exercise.ladder not in other_ladders:
+                tagged = appearance
+                break
         inferred = self.latest_in(family, slot)
         if tagged and (inferred is None or tagged.session.date >= inferred.session.date):
             return tagged
@@ -374,8 +400,8 @@ def split_history(
     """``(older, window)``: the sessions before the decision window and the ones in it, each
     in ``ordered_sessions`` order (by date, same-day sessions by content)."""
     sessions = ordered_sessions(history)
-    start = window_start((s.date for s in reversed(sessions)), today, catalog.thresholds)
-    cut = bisect.bisect_left(sessions, start, key=lambda s: s.date)
+    start = window_start(map(_date, reversed(sessions)), today, catalog.thresholds)
+    cut = bisect.bisect_left(sessions, start, key=_date)
     return tuple(sessions[:cut]), tuple(sessions[cut:])
 
 
@@ -407,12 +433,8 @@ def resume_fold(protocol: ConditionProtocol, summary: HistorySummary | None) -> 
 def phase_reached(protocol: ConditionProtocol, days: int, completed: int, pain: int) -> int:
     """The furthest phase whose entry criteria, and all earlier phases' criteria, hold."""
     reached = 0
-    for index, phase in enumerate(protocol.phases):
-        if (
-            days >= phase.min_days_since_onset
-            and completed >= phase.min_completed_sessions
-            and pain <= phase.max_recent_pain
-        ):
+    for index, (min_days, min_completed, max_pain) in enumerate(protocol.entry_criteria):
+        if days >= min_days and completed >= min_completed and pain <= max_pain:
             reached = index
         else:
             break
@@ -430,6 +452,19 @@ def phase_for_day(
     """The phase a plan given on ``day`` gets: the furthest reached, at most one above the
     last training day's, and no higher than it after a day that held it."""
     index, completed, pain, _ = state
+    return _planned_phase(protocol, condition, index, completed, pain, day, holding)
+
+
+def _planned_phase(
+    protocol: ConditionProtocol,
+    condition: Condition,
+    index: int | None,
+    completed: int,
+    pain: int | None,
+    day: date,
+    holding: bool,
+) -> int:
+    """``phase_for_day`` on the fold's running values (``PhaseFold``'s fields)."""
     if pain is None:
         pain = condition.baseline_pain
     reached = phase_reached(protocol, (day - condition.onset_date).days, completed, pain)
@@ -451,12 +486,9 @@ def _day_holds_the_phase(
         if (
             not session.completed
             or session.new_numbness_or_tingling
-            or session.symptom_change is SymptomChange.PERIPHERALISING
+            or session.symptom_change is _SPREADING
             or next_day_pain_up(session, th, baseline_pain)
-            or any(
-                p is not None and p >= alert
-                for p in (session.pain_before, session.pain_after, session.next_day_pain)
-            )
+            or _pain_at_alert(session, alert)
             or not calm(session)
         ):
             return True
@@ -480,15 +512,25 @@ def fold_training_days(
     """
     by_day: dict[date, list[SessionRecord]] = {}
     for session in sessions:
-        by_day.setdefault(session.date, []).append(session)
+        on_day = by_day.get(session.date)
+        if on_day is None:
+            by_day[session.date] = [session]
+        else:
+            on_day.append(session)
     baseline = condition.baseline_pain
+    # The running state lives in locals, a PhaseFold only at the end: every decision folds
+    # its whole window.
+    index, completed, pain, held = state
     for day, on_day in by_day.items():
-        index = phase_for_day(protocol, condition, state, day, holding=state.held)
-        completed = state.completed + sum(1 for s in on_day if s.completed)
-        reported = [p for s in on_day if s.completed and (p := reported_pain(s)) is not None]
-        pain = reported[-1] if reported else state.pain
-        state = PhaseFold(index, completed, pain, _day_holds_the_phase(on_day, th, baseline, calm))
-    return state
+        index = _planned_phase(protocol, condition, index, completed, pain, day, held)
+        for session in on_day:
+            if session.completed:
+                completed += 1
+                reported = reported_pain(session)
+                if reported is not None:
+                    pain = reported  # the day's latest report
+        held = _day_holds_the_phase(on_day, th, baseline, calm)
+    return PhaseFold(index, completed, pain, held)
 
 
 def summarise_history(

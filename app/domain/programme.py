@@ -21,7 +21,6 @@ from app.domain.types import (
     AvoidItem,
     Condition,
     ConditionKind,
-    Contraindication,
     DirectionalPreference,
     EducationPoint,
     Phase,
@@ -105,9 +104,7 @@ def select_phase(
 
 def active_slots(phase: PhaseSpec, direction: DirectionalPreference) -> tuple[Slot, ...]:
     """The phase's slots that apply to this directional preference."""
-    return tuple(
-        s for s in phase.slots if not s.when_directional or direction in s.when_directional
-    )
+    return phase.slots_by_direction[direction]
 
 
 def _criteria_text(phase: PhaseSpec) -> str:
@@ -161,27 +158,22 @@ def no_meaningful_change(
 
 
 def education_for(protocol: ConditionProtocol, phase: Phase) -> tuple[EducationPoint, ...]:
-    return tuple(
-        EducationPoint(id=e.id, topic=e.topic, text=e.text)
-        for e in protocol.education
-        if phase in e.phases
-    )
+    return protocol.education_by_phase[phase]
 
 
-def avoid_list(protocol: ConditionProtocol, profile: Profile, catalog: Catalog) -> list[AvoidItem]:
+def avoid_list(
+    protocol: ConditionProtocol, profile: Profile, catalog: Catalog
+) -> tuple[AvoidItem, ...]:
     """The condition's avoid list, then what each of the person's contraindications adds."""
-    items = [AvoidItem(a.id, a.text, protocol.kind.value) for a in protocol.avoid]
-    for item in sorted(profile.contraindications, key=list(Contraindication).index):
-        advice = catalog.advice_for.get(item)
-        if advice is not None:
-            items.extend(AvoidItem(a.id, a.text, item.value) for a in advice.avoid)
-    return items
+    advice = catalog.advice_about(profile.contraindications)
+    if not advice:
+        return protocol.avoid_items
+    return (*protocol.avoid_items, *(item for a in advice for item in a.avoid_items))
 
 
 def profile_safety_notes(profile: Profile, catalog: Catalog) -> list[str]:
-    notes: list[str] = []
-    for item in sorted(profile.contraindications, key=list(Contraindication).index):
-        advice = catalog.advice_for.get(item)
-        if advice is not None:
-            notes.extend(advice.safety_notes)
-    return notes
+    return [
+        note
+        for advice in catalog.advice_about(profile.contraindications)
+        for note in advice.safety_notes
+    ]

@@ -252,6 +252,8 @@ def progress_after_green_sessions(s: ExerciseState) -> RuleOutcome | None:
     green = 0
     for appearance in s.appearances[:needed]:
         result = appearance.result
+        if dose_key(result.prescribed) != key or not appearance.performed_as_prescribed:
+            break
         response = classify_response(
             result,
             appearance.session,
@@ -259,8 +261,6 @@ def progress_after_green_sessions(s: ExerciseState) -> RuleOutcome | None:
             s.condition.baseline_pain,
             s.history.calm(appearance.session),
         )
-        if dose_key(result.prescribed) != key or not appearance.performed_as_prescribed:
-            break
         if response is not PainResponse.GREEN:
             if green == 0:
                 shown = (
@@ -399,7 +399,7 @@ def session_signals(
             if result.effort is not None and result.effort >= th.effort_too_hard_min.value:
                 alert = True
             spreading = spreading or result.symptom_change is SymptomChange.PERIPHERALISING
-        alert = alert or any(p >= th.pain_alert_min.value for p in pains)
+        alert = alert or (bool(pains) and max(pains) >= th.pain_alert_min.value)
         next_day_up = next_day_up or next_day_pain_up(session, th, baseline_pain)
         spreading = (
             spreading

@@ -29,6 +29,9 @@ from app.domain.types import (
 __all__ = ["applicable_red_flags", "review_reasons", "triage_red_flags"]
 
 _URGENCY_ORDER = (ReferralUrgency.EMERGENCY, ReferralUrgency.URGENT, ReferralUrgency.SOON)
+# Flags are listed in the order of ``RedFlag``, never in set iteration order.
+_RED_FLAG_ORDER = {flag: index for index, flag in enumerate(RedFlag)}
+_CLEAR = TraceStep("triage_red_flags", "condition", "clear")
 
 
 def has_fracture_risk(profile: Profile, catalog: Catalog) -> bool:
@@ -54,8 +57,8 @@ def applicable_red_flags(
         trace.append(
             TraceStep("derive_bilateral_flag", "condition", "flagged", "sciatica on both sides")
         )
-    if not has_fracture_risk(profile, catalog):
-        for flag in sorted(flags, key=list(RedFlag).index):
+    if flags and not has_fracture_risk(profile, catalog):
+        for flag in sorted(flags, key=_RED_FLAG_ORDER.__getitem__):
             if catalog.red_flag_spec[flag].only_with_fracture_risk:
                 flags.discard(flag)
                 trace.append(
@@ -66,8 +69,7 @@ def applicable_red_flags(
                         "age below fracture_risk_age and no osteoporosis",
                     )
                 )
-    order = list(RedFlag)
-    return tuple(sorted(flags, key=order.index)), trace
+    return tuple(sorted(flags, key=_RED_FLAG_ORDER.__getitem__)), trace
 
 
 def triage_red_flags(
@@ -76,7 +78,7 @@ def triage_red_flags(
     """Refer, with the most urgent level among the flags, when any red flag applies."""
     flags, trace = applicable_red_flags(profile, condition, catalog)
     if not flags:
-        trace.append(TraceStep("triage_red_flags", "condition", "clear"))
+        trace.append(_CLEAR)
         return None, trace
     specs = [catalog.red_flag_spec[f] for f in flags]
     urgency = min((s.urgency for s in specs), key=_URGENCY_ORDER.index)
@@ -120,9 +122,9 @@ def review_reasons(
                 age=profile.age,
             )
         )
-    for item in sorted(profile.contraindications, key=list(Contraindication).index):
-        advice = catalog.advice_for.get(item)
-        if advice is not None and advice.clinician_review:
+    for advice in catalog.advice_about(profile.contraindications):
+        if advice.clinician_review:
+            item = advice.contraindication
             out.append(
                 reason(
                     ReasonCode.PROFILE_NEEDS_REVIEW,
@@ -136,13 +138,13 @@ def review_reasons(
     pains: list[int] = []
     efforts: list[int] = []
     for session in last_day:
-        pains.extend(
-            p
-            for p in (session.pain_before, session.pain_after, session.next_day_pain)
-            if p is not None
-        )
+        for pain in (session.pain_before, session.pain_after, session.next_day_pain):
+            if pain is not None:
+                pains.append(pain)
         for result in session.exercises:
-            pains.extend(p for p in (result.pain_during, result.pain_after) if p is not None)
+            for pain in (result.pain_during, result.pain_after):
+                if pain is not None:
+                    pains.append(pain)
             if result.effort is not None:
                 efforts.append(result.effort)
     if pains and max(pains) >= th.pain_alert_min.value:

@@ -286,6 +286,8 @@ class Dose:
 
     def covers(self, target: Dose) -> bool:
         """True when this (performed) dose reached every part of ``target`` (prescribed)."""
+        if self is target:
+            return True  # the usual report: done as prescribed (one Dose serves both)
         if self.sets < target.sets:
             return False
         for done, asked in (
