@@ -1,4 +1,4 @@
-"""The ``ladderback`` command: API clients and the database schema.
+"""The ``ladderback`` command: API clients, the database schema, and serving.
 
     ladderback clients create NAME     make a client; prints its key once
     ladderback clients list            every client, with its key id (never the key)
@@ -8,6 +8,7 @@
     ladderback cds-issuers list        every trusted issuer, its client and key ids
     ladderback cds-issuers remove ISSUER
     ladderback db upgrade              migrate the database to the newest schema
+    ladderback serve                   migrate, then serve (the container's command)
 
 The database is the one ``DATABASE_URL`` names, as for the service.
 """
@@ -16,31 +17,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging.config
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
+import uvicorn
 
+from app.db.schema import migrate
 from app.db.session import Database, Session
 from app.errors import NotFound
+from app.logs import logging_config
 from app.services.cds_auth import add_issuer, list_issuers, remove_issuer
 from app.services.clients import create_client, list_clients, revoke_client
-from app.settings import get_settings
+from app.settings import Settings, get_settings
 
-__all__ = ["main", "migrate"]
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def migrate(url: str, revision: str = "head") -> None:
-    """``alembic upgrade`` on ``url``, with the project's own migration scripts."""
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
-    config.attributes["url"] = url
-    command.upgrade(config, revision)
+__all__ = ["main", "migrate", "serve"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,12 +63,19 @@ def _parser() -> argparse.ArgumentParser:
     db = groups.add_parser("db", help="the database schema")
     db_actions = db.add_subparsers(dest="action", required=True)
     db_actions.add_parser("upgrade", help="migrate to the newest schema")
+    groups.add_parser(
+        "serve",
+        help="migrate (unless LADDERBACK_MIGRATE_ON_START=false), then serve with "
+        "LADDERBACK_WORKERS processes on LADDERBACK_HOST:LADDERBACK_PORT",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     url = get_settings().database_url
+    if args.group == "serve":
+        return serve(get_settings())
     if args.group == "db":
         migrate(url)
         return 0
@@ -133,6 +136,43 @@ def _cds_issuers(session: Session, args: argparse.Namespace, now: datetime) -> i
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"issuer {info.issuer} now acts for client {info.client_id}")
+    return 0
+
+
+# Seconds a stopping worker waits for requests in flight (container stops allow about 10).
+GRACEFUL_SHUTDOWN_SECONDS = 8
+METRICS_FOLDER = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def serve(settings: Settings) -> int:
+    """Migrate, then serve until stopped: what the container image runs."""
+    logging.config.dictConfig(logging_config(settings.log_level))
+    if settings.migrate_on_start:
+        migrate(settings.database_url)
+    # Each worker counts into files of this folder; a scrape of any worker adds them up.
+    # Counts of an earlier run must not leak in, so the folder starts empty.
+    made = METRICS_FOLDER not in os.environ and settings.workers > 1
+    if made:
+        os.environ[METRICS_FOLDER] = tempfile.mkdtemp(prefix="ladderback-metrics-")
+    elif METRICS_FOLDER in os.environ:
+        for stale in Path(os.environ[METRICS_FOLDER]).glob("*.db"):
+            stale.unlink()
+    try:
+        uvicorn.run(
+            "app.main:app",
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_config=logging_config(settings.log_level),
+            access_log=False,  # replaced by one JSON line a request (app.telemetry)
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            server_header=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+    finally:
+        if made:
+            shutil.rmtree(os.environ.pop(METRICS_FOLDER), ignore_errors=True)
     return 0
 
 

@@ -214,7 +214,7 @@ def problem_response(
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     if isinstance(exc, ServiceUnavailable) and exc.cause:
-        log.warning("database unavailable: %s", exc.cause)
+        log.warning("service unavailable: %s", exc.cause)
     return problem_response(
         exc.status,
         exc.detail,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -25,9 +24,12 @@ from app.catalog.loader import default_catalog, load_catalog
 from app.db.session import Database
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers, problem_response
 from app.interop import cds_hooks as cds_wire
+from app.logs import configure_logging, current_request_id
 from app.ratelimit import rate_limiter
 from app.services.cds_auth import KeySets
+from app.services.clients import RecentKeys
 from app.settings import Settings, get_settings
+from app.telemetry import RequestTelemetry
 
 __all__ = ["app", "create_app"]
 
@@ -171,7 +173,11 @@ class RequestContext:
                     headers["Content-Security-Policy"] = _DOCS_POLICY
             await send(message)
 
-        await self.app(scope, receive, send_with_context)
+        token = current_request_id.set(rid)  # every log line of this request names it
+        try:
+            await self.app(scope, receive, send_with_context)
+        finally:
+            current_request_id.reset(token)
 
 
 def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
@@ -190,7 +196,7 @@ def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -218,6 +224,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.settings = settings
     app.state.rate_limiter = rate_limiter(settings.rate_limit_per_minute, settings.redis_url)
+    app.state.recent_keys = RecentKeys(settings.key_cache_seconds)
     app.state.cds_key_sets = KeySets(
         settings.cds_jwks_cache_seconds, settings.cds_jwks_refetch_seconds
     )
@@ -231,6 +238,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cds_hooks.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # Outside the body check, so its refusals are counted and logged too.
+    # Late-bound: ``_finish_openapi`` below replaces ``app.openapi``.
+    app.add_middleware(RequestTelemetry, openapi=lambda: app.openapi())
     app.add_middleware(RequestContext)  # outermost: refusals get an id and no-store too
     _finish_openapi(app)
     return app
@@ -272,6 +282,7 @@ def _finish_openapi(app: FastAPI) -> None:
                 if name in schemas and "examples" in schemas[name]:
                     schemas[name]["examples"] = examples
             add_links(document)
+            fhir.add_bundle_example(document)
             app.openapi_schema = document
         return app.openapi_schema
 

@@ -14,9 +14,10 @@ import math
 import threading
 import time
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import redis
+if TYPE_CHECKING:
+    pass
 
 __all__ = ["LocalRateLimiter", "RateLimiter", "RedisRateLimiter", "rate_limiter"]
 
@@ -27,6 +28,7 @@ REDIS_REST_SECONDS = 5.0
 
 class RateLimiter(Protocol):
     limit: int
+    remote: bool  # asks another server: never call it on the event loop
 
     def wait_for(self, client_id: str, now: datetime) -> int | None:
         """Count a request; ``None`` when within budget, else seconds until the next window."""
@@ -44,6 +46,8 @@ def _window(now: datetime) -> tuple[int, int]:
 
 class LocalRateLimiter:
     """Counters in this process: right for one instance, or for tests."""
+
+    remote = False
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -67,9 +71,14 @@ class LocalRateLimiter:
 class RedisRateLimiter:
     """Counters in Redis (``INCR`` + ``EXPIRE`` in one round trip), shared by instances."""
 
+    remote = True
+
     def __init__(self, limit: int, url: str, prefix: str = "ladderback:rate") -> None:
+        import redis  # only instances that share a budget load the client
+
         self.limit = limit
         self.prefix = prefix
+        self._error = redis.RedisError
         self._redis = redis.Redis.from_url(
             url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=None
         )
@@ -86,7 +95,7 @@ class RedisRateLimiter:
             pipe.incr(key)
             pipe.expire(key, WINDOW_SECONDS * 2)
             count = int(pipe.execute()[0])
-        except redis.RedisError as exc:
+        except self._error as exc:
             self._resting_until = time.monotonic() + REDIS_REST_SECONDS
             if self._warned_window != window:
                 self._warned_window = window

@@ -50,17 +50,53 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=600, ge=1, le=1_000_000, description="Requests one client may make a minute."
     )
+    key_cache_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description="How long a checked API key is trusted without a database read; a "
+        "revoked key keeps working this long. 0 checks every request.",
+    )
     redis_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("REDIS_URL", "LADDERBACK_REDIS_URL"),
         description="Share the rate-limit budget between instances through this Redis.",
     )
-    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    log_level: str = Field(
+        default="INFO",
+        pattern="^(DEBUG|INFO|WARNING|ERROR)$",
+        description="Least severity logged (JSON lines on stdout); INFO logs one line a request.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `ladderback serve` listens on.")
+    port: int = Field(
+        default=8000,
+        ge=1,
+        le=65_535,
+        validation_alias=AliasChoices("LADDERBACK_PORT", "PORT"),
+        description="Port `ladderback serve` listens on.",
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        validation_alias=AliasChoices("LADDERBACK_WORKERS", "WEB_CONCURRENCY"),
+        description="Worker processes of `ladderback serve`; each takes about one core.",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies (comma-separated addresses, or `*`) whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed: set it to the load balancer's address.",
+    )
+    migrate_on_start: bool = Field(
+        default=True,
+        description="`ladderback serve` migrates the database before serving; instances "
+        "starting together take turns.",
+    )
     public_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
         description="The service's external base URL (scheme, host, any path prefix). CDS "
-        "Hooks tokens must name the endpoint under it in `aud`; unset, the request's own URL.",
+        "Hooks tokens must name the endpoint under it in `aud`; unset, CDS calls get 503.",
     )
     cds_token_max_seconds: int = Field(
         default=3600,

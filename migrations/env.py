@@ -15,10 +15,15 @@ from app.settings import get_settings
 
 config = context.config
 url = config.attributes.get("url") or get_settings().database_url
+# Instances starting together migrate in turn; a later one may wait for an earlier one's
+# migration, which can take longer than a request's lock wait.
+MIGRATION_LOCK_SECONDS = 600.0
+# Any fixed number: the advisory lock that serialises migrations on PostgreSQL.
+MIGRATION_LOCK_ID = 0x6C61646465726261
 
 
 def run_migrations_online() -> None:
-    engine = create_db_engine(url)
+    engine = create_db_engine(url, lock_timeout_seconds=MIGRATION_LOCK_SECONDS)
     with engine.connect() as connection:
         context.configure(
             connection=connection,
@@ -28,6 +33,10 @@ def run_migrations_online() -> None:
             compare_type=True,
         )
         with context.begin_transaction():
+            # Taken before Alembic reads the current version: a waiting instance then sees
+            # the schema its predecessor left. SQLite's BEGIN IMMEDIATE does the same.
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
             context.run_migrations()
     engine.dispose()
 

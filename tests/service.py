@@ -1,8 +1,12 @@
-"""The real service, run as a subprocess on a fresh, migrated database of the kind under test.
+"""The real service, run as uvicorn subprocesses on databases of the kind under test.
 
-``running_service`` starts uvicorn on a free local port, waits until ``/healthz`` answers and
-yields a ``Server``; on the way out it stops the server's whole process group and drops the
-database (PostgreSQL), whatever happened in between.
+- ``service_database(folder)`` makes a fresh database (``fresh_database_url``), migrates it
+  and makes an API key; on the way out it drops the database (PostgreSQL).
+- ``serve(database, log)`` starts uvicorn on that database, on a free local port, in a
+  process group of its own; it yields a ``Server`` once ``/healthz`` answers and stops the
+  whole group on the way out, whatever happened in between. Several servers may serve one
+  database, side by side or one after another; ``Server.kill`` crashes one (SIGKILL).
+- ``running_service(folder)`` is both at once: the service on a fresh database of its own.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from collections.abc import Generator, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -32,12 +36,21 @@ STOP_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True)
+class ServiceDatabase:
+    """A migrated database for servers to share, and an API key of its own tenant."""
+
+    url: str
+    key: str
+
+
+@dataclass(frozen=True)
 class Server:
     """A running service: its address, an API key of its own tenant, and its log file."""
 
     base_url: str
     key: str
     log: Path
+    process: subprocess.Popen[bytes] = field(repr=False, compare=False)
 
     @property
     def origin(self) -> str:
@@ -49,6 +62,12 @@ class Server:
 
     def log_tail(self, lines: int = 80) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def kill(self) -> None:
+        """Crash the server: SIGKILL to its whole process group at once, no graceful stop."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=STOP_TIMEOUT)
 
 
 def free_port() -> int:
@@ -72,13 +91,15 @@ def stop_process_group(process: subprocess.Popen[Any]) -> None:
     process.wait(timeout=STOP_TIMEOUT)
 
 
-def _wait_until_healthy(server: Server, process: subprocess.Popen[bytes]) -> None:
+def _wait_until_healthy(server: Server) -> None:
     """Return once ``/healthz`` answers 200; fail with the log if the server exits or stalls."""
     deadline = time.monotonic() + START_TIMEOUT
     with httpx.Client(base_url=server.base_url, timeout=2.0) as client:
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"the server exited ({process.returncode}):\n{server.log_text()}")
+            if server.process.poll() is not None:
+                pytest.fail(
+                    f"the server exited ({server.process.returncode}):\n{server.log_text()}"
+                )
             try:
                 if client.get("/healthz").status_code == 200:
                     return
@@ -97,10 +118,8 @@ def _command(port: int, workers: int, access_log: bool) -> list[str]:
 
 
 @contextlib.contextmanager
-def running_service(
-    folder: Path, *, workers: int = 1, access_log: bool = False
-) -> Iterator[Server]:
-    """The service on a fresh database in ``folder`` (its log: ``folder / "server.log"``)."""
+def service_database(folder: Path) -> Iterator[ServiceDatabase]:
+    """A fresh, migrated database of the kind under test (a SQLite file lives in ``folder``)."""
     # A generator: closing it drops the PostgreSQL database.
     databases = cast(Generator[str, None, None], fresh_database_url(folder))
     url = next(databases)
@@ -111,23 +130,59 @@ def running_service(
             key = new_key(database, "service tests")
         finally:
             database.dispose()
-        port = free_port()
-        server = Server(f"http://127.0.0.1:{port}", key, folder / "server.log")
-        env = {**os.environ, "DATABASE_URL": url, "LADDERBACK_LOG_LEVEL": "WARNING"}
-        with server.log.open("wb") as out:
-            process = subprocess.Popen(
-                _command(port, workers, access_log),
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own group: the supervisor and its workers
-            )
-        try:
-            _wait_until_healthy(server, process)
-            yield server
-        finally:
-            stop_process_group(process)
+        yield ServiceDatabase(url, key)
     finally:
         databases.close()  # drops the PostgreSQL database
+
+
+@contextlib.contextmanager
+def serve(
+    database: ServiceDatabase,
+    log: Path,
+    *,
+    workers: int = 1,
+    access_log: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Server]:
+    """The service on ``database``, logging to ``log``; ``env`` adds to its environment."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database.url,
+        "LADDERBACK_LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            _command(port, workers, access_log),
+            cwd=ROOT,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: the supervisor and its workers
+        )
+    try:
+        server = Server(f"http://127.0.0.1:{port}", database.key, log, process)
+        _wait_until_healthy(server)
+        yield server
+    finally:
+        stop_process_group(process)
+
+
+@contextlib.contextmanager
+def running_service(
+    folder: Path,
+    *,
+    workers: int = 1,
+    access_log: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Server]:
+    """The service on a fresh database in ``folder`` (its log: ``folder / "server.log"``)."""
+    with (
+        service_database(folder) as database,
+        serve(
+            database, folder / "server.log", workers=workers, access_log=access_log, env=env
+        ) as server,
+    ):
+        yield server

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from app.db.session import Database, Session
@@ -30,7 +31,7 @@ from app.services.cds_auth import (
     read_hook_token,
     verify_signature_and_claims,
 )
-from app.services.clients import Tenant, authenticate
+from app.services.clients import RecentKeys, Tenant, authenticate
 from app.settings import Settings
 
 __all__ = [
@@ -53,28 +54,28 @@ __all__ = [
 ]
 
 
-def get_catalog(request: Request) -> Catalog:
+async def get_catalog(request: Request) -> Catalog:
     catalog: Catalog = request.app.state.catalog
     return catalog
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with (not a fresh read of the environment)."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_now() -> datetime:
+async def get_now() -> datetime:
     """The service's clock (UTC); the domain never reads a clock itself."""
     return datetime.now(UTC)
 
 
-def get_today(now: Annotated[datetime, Depends(get_now)]) -> date:
+async def get_today(now: Annotated[datetime, Depends(get_now)]) -> date:
     """The service's idea of today (UTC)."""
     return now.date()
 
@@ -100,43 +101,68 @@ _bearer = HTTPBearer(auto_error=False, description="An API key from `ladderback 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same key.")
 
 
-def get_tenant(
+async def get_tenant(
     request: Request,
     database: Annotated[Database, Depends(get_database)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
     now: Annotated[datetime, Depends(get_now)],
 ) -> Tenant:
-    """The calling client, once its key checks out and its budget for the minute allows."""
+    """The calling client, once its key checks out and its budget for the minute allows.
+
+    A key checked in the last few seconds needs no database read (``RecentKeys``)."""
     presented = bearer.credentials if bearer is not None else api_key
+    recent: RecentKeys = request.app.state.recent_keys
+    tenant = recent.tenant_for(presented, now)
+    if tenant is None:
+        try:
+            tenant = await run_in_threadpool(_authenticate, database, presented)
+        except Unauthorized:
+            await _charge_async(request, _failure_budget(request), now)
+            raise
+        if presented:
+            recent.remember(presented, tenant, now)
+    await _charge_async(request, tenant.client_id, now)
+    return tenant
+
+
+def _authenticate(database: Database, presented: str | None) -> Tenant:
     # Its own short read: the route's transaction (a write, perhaps) starts after the caller
     # is known, and stateless routes take no write lock at all.
-    with _failures_budgeted(request, now), database.transaction(write=False) as session:
-        tenant = authenticate(session, presented)
-    _spend_budget(request, tenant, now)
-    return tenant
+    with database.transaction(write=False) as session:
+        return authenticate(session, presented)
+
+
+def _failure_budget(request: Request) -> str:
+    """Failed authentication spends a budget of its own, per address: no unthrottled
+    guessing of keys or tokens."""
+    return f"unauthenticated:{request.client.host if request.client else 'unknown'}"
 
 
 @contextmanager
 def _failures_budgeted(request: Request, now: datetime) -> Iterator[None]:
-    """Failed authentication spends a budget of its own, per address: no unthrottled
-    guessing of keys or tokens."""
     try:
         yield
     except Unauthorized:
-        limiter: RateLimiter = request.app.state.rate_limiter
-        address = request.client.host if request.client else "unknown"
-        wait = limiter.wait_for(f"unauthenticated:{address}", now)
-        if wait is not None:
-            raise TooManyRequests(limiter.limit, wait) from None
+        _charge(request, _failure_budget(request), now)
         raise
 
 
-def _spend_budget(request: Request, tenant: Tenant, now: datetime) -> None:
+def _charge(request: Request, budget: str, now: datetime) -> None:
+    """Count a request against ``budget``; 429 once it is spent. A shared limiter asks
+    Redis, so from the event loop this runs in a thread (``_charge_async``)."""
     limiter: RateLimiter = request.app.state.rate_limiter
-    wait = limiter.wait_for(tenant.client_id, now)
+    wait = limiter.wait_for(budget, now)
     if wait is not None:
         raise TooManyRequests(limiter.limit, wait)
+
+
+async def _charge_async(request: Request, budget: str, now: datetime) -> None:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if limiter.remote:
+        await run_in_threadpool(_charge, request, budget, now)
+    else:
+        _charge(request, budget, now)
 
 
 # Documents the scheme in the OpenAPI; the token itself is checked by verify_hook_token.
@@ -184,7 +210,7 @@ def get_hook_tenant(
         use = verify_signature_and_claims(token, issuer, audiences, now, policy, key_sets)
         with database.transaction(write=True) as session:
             claim_token_id(session, use, now)
-    _spend_budget(request, issuer.tenant, now)
+    _charge(request, issuer.tenant.client_id, now)
     return issuer.tenant
 
 
@@ -242,7 +268,7 @@ WriteDb = Annotated[Session, Depends(_write_db, scope="function")]
 AuditDep = Annotated[AuditTrail, Depends(record_access, scope="function")]
 
 
-def get_idempotency_key(
+async def get_idempotency_key(
     request: Request,
     key: Annotated[
         str | None,

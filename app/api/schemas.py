@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.json_schema import WithJsonSchema
@@ -698,6 +698,20 @@ class Health(BaseModel):
     status: str
     ruleset_version: str
     exercises: int
+
+
+class Readiness(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"status": "ready", "database": "postgresql", "schema_revision": "0d3c5c13d57e"}
+            ]
+        }
+    )
+
+    status: Literal["ready"]
+    database: Literal["sqlite", "postgresql"]
+    schema_revision: str = Field(description="The migration the database is at (its head).")
 
 
 class FieldError(BaseModel):

@@ -35,7 +35,7 @@ from app.domain.types import (
     RecommendationStatus,
 )
 from app.errors import InvalidInput, field_path
-from app.interop.fhir import RED_FLAG_WORDS, dose_words
+from app.interop.narrative import RED_FLAG_WORDS, dose_words
 from app.interop.terminology import KIND_DISPLAY, LOINC, PAIN_SEVERITY, kind_of
 
 __all__ = [

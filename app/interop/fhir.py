@@ -56,7 +56,8 @@ from app.api.resources import (
     UserOut,
 )
 from app.api.schemas import DoseOut, ExerciseDecisionOut
-from app.domain.types import ConditionKind, RecommendationStatus, RedFlag, Side
+from app.domain.types import ConditionKind, RecommendationStatus, Side
+from app.interop.narrative import RED_FLAG_WORDS, dose_words, plural
 from app.interop.terminology import (
     CONDITION_ACTIVE,
     CONDITION_CODES,
@@ -71,34 +72,11 @@ from app.interop.terminology import (
     Code,
 )
 
-__all__ = [
-    "FHIR_JSON",
-    "ID_NAMESPACE",
-    "RED_FLAG_WORDS",
-    "derived_id",
-    "dose_words",
-    "user_bundle",
-]
+__all__ = ["ID_NAMESPACE", "derived_id", "user_bundle"]
 
-FHIR_JSON = "application/fhir+json"
 # The namespace of every derived resource id. Fixed forever: changing it changes every id.
 ID_NAMESPACE = uuid.UUID("0d6c1f4e-8a27-5b3e-9c41-7f2a6e8d3b59")
 
-RED_FLAG_WORDS: Mapping[RedFlag, str] = {
-    RedFlag.MAJOR_TRAUMA: "major trauma",
-    RedFlag.MINOR_TRAUMA: "minor trauma",
-    RedFlag.HISTORY_OF_CANCER: "a history of cancer",
-    RedFlag.FEVER_OR_CHILLS: "fever or chills",
-    RedFlag.UNEXPLAINED_WEIGHT_LOSS: "unexplained weight loss",
-    RedFlag.IV_DRUG_USE: "intravenous drug use",
-    RedFlag.IMMUNOSUPPRESSION: "immunosuppression",
-    RedFlag.SEVERE_NIGHT_PAIN: "severe pain at night",
-    RedFlag.PAIN_WORSE_LYING_DOWN: "pain worse when lying down",
-    RedFlag.SADDLE_NUMBNESS: "saddle numbness",
-    RedFlag.BLADDER_OR_BOWEL_DYSFUNCTION: "bladder or bowel dysfunction",
-    RedFlag.PROGRESSIVE_LEG_WEAKNESS: "progressive leg weakness",
-    RedFlag.BILATERAL_LEG_SYMPTOMS: "symptoms in both legs",
-}
 _SIDE_WORDS: Mapping[Side, str] = {
     Side.LEFT: "Symptoms on the left side.",
     Side.RIGHT: "Symptoms on the right side.",
@@ -134,42 +112,6 @@ def _concept(*codes: Code, text: str | None = None) -> CodeableConcept:
 def _notes(*texts: str) -> list[Annotation] | None:
     kept = [Annotation(text=t) for t in texts if t]
     return kept or None
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def _duration(seconds: int) -> str:
-    return f"{seconds // 60} min" if seconds >= 60 and seconds % 60 == 0 else f"{seconds} s"
-
-
-def dose_words(dose: DoseOut, *, schedule: bool = True) -> str:
-    """A dose in plain words, only the parts it has: "2 sets of 10 reps, each side, rest
-    30 s; 3 days a week". ``schedule=False`` leaves out how often (for one session)."""
-    sets = _plural(dose.sets, "set")
-    if dose.reps is not None:
-        parts = [f"{sets} of {_plural(dose.reps, 'rep')}"]
-        if dose.duration_seconds is not None:
-            parts.append(f"{_duration(dose.duration_seconds)} each")
-    elif dose.duration_seconds is not None:
-        parts = [f"{sets} of {_duration(dose.duration_seconds)}"]
-    else:
-        parts = [sets]
-    if dose.hold_seconds is not None:
-        parts.append(f"hold {_duration(dose.hold_seconds)}")
-    if dose.load_kg:
-        parts.append(f"with {dose.load_kg:g} kg")
-    if dose.per_side:
-        parts.append("each side")
-    if dose.rest_seconds:
-        parts.append(f"rest {dose.rest_seconds} s")
-    text = ", ".join(parts)
-    if schedule:
-        text += f"; {_plural(dose.per_week, 'day')} a week"
-        if dose.per_day > 1:
-            text += f", {dose.per_day} times a day"
-    return text
 
 
 def _change_words(exercise: ExerciseDecisionOut) -> str:
@@ -266,7 +208,7 @@ def _care_plan(
 ) -> CarePlan:
     decision = stored.recommendation
     phase = f"{decision.programme.phase.value} phase" if decision.programme else "no phase"
-    exercises = _plural(len(decision.exercises), "exercise")
+    exercises = plural(len(decision.exercises), "exercise")
     description = f"Status {decision.status.value}, {phase}, {exercises}."
     note = decision.summary
     if decision.status == RecommendationStatus.REFER:

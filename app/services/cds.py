@@ -38,6 +38,7 @@ from app.services.audit import Access, record
 from app.services.clients import Tenant
 from app.services.idempotency import IdempotencyKeyReused, Outcome, fingerprint, once
 from app.services.stored_recommendations import recommend_for_user
+from app.telemetry import count_recommendation
 
 __all__ = ["call_patient_view", "record_feedback"]
 
@@ -61,7 +62,7 @@ def _decide(
     if user is not None:
         if Conditions(session).active(user.id) is None:
             return [], user.id, None  # registered, but no back condition being treated
-        stored = recommend_for_user(session, tenant.client_id, user.id, catalog, now)
+        stored = recommend_for_user(session, tenant.client_id, user.id, catalog, now, source="cds")
         return cards_for(stored.recommendation, card_uuid), user.id, stored.id
     try:
         patient = read_prefetch(call.prefetch, now.date())
@@ -74,6 +75,7 @@ def _decide(
     if patient is None:
         return [], None, None
     decision = next_session(patient.profile, patient.condition, (), catalog, now.date())
+    count_recommendation(decision, "cds")
     recommendation = RecommendationOut.model_validate(decision)
     cards = cards_for(
         recommendation, card_uuid, assumptions=patient.assumptions, red_flags_screened=False

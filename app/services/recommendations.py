@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
+from dataclasses import fields
 from datetime import date
 
 from app.api.schemas import (
@@ -24,22 +27,29 @@ from app.domain.types import (
     SessionRecord,
 )
 from app.errors import InvalidInput
+from app.telemetry import count_recommendation
 
 __all__ = ["recommend", "to_condition", "to_exercise_result", "to_history", "to_profile"]
 
 
-def to_dose(dose: DoseIn) -> Dose:
-    return Dose(
-        sets=dose.sets,
-        reps=dose.reps,
-        hold_seconds=dose.hold_seconds,
-        duration_seconds=dose.duration_seconds,
-        load_kg=dose.load_kg,
-        per_side=dose.per_side,
-        rest_seconds=dose.rest_seconds,
-        per_week=dose.per_week,
-        per_day=dose.per_day,
-    )
+# A dose's values in ``Dose`` field order, read in one C call: ``Dose(*_dose_key(d))``.
+_DoseKey = tuple[int, int | None, int | None, int | None, float | None, bool, int, int, int]
+_dose_key: Callable[[DoseIn], _DoseKey] = operator.attrgetter(*(f.name for f in fields(Dose)))
+
+
+class _Doses(dict[_DoseKey, Dose]):
+    """The doses one request has converted so far, by value.
+
+    A history repeats a few doses many times (each prescription is logged as prescribed and
+    as performed, session after session), and a ``Dose`` costs far more to build than to
+    look up. Doses are immutable, so sharing one between results changes nothing. Keys from
+    validated request models are exact: ``load_kg`` is always a float, the rest ints and
+    bools, so equal keys are identical doses.
+    """
+
+    def __missing__(self, key: _DoseKey) -> Dose:
+        dose = self[key] = Dose(*key)
+        return dose
 
 
 def to_profile(profile: ProfileIn) -> Profile:
@@ -68,17 +78,32 @@ def to_condition(condition: ConditionIn, today: date) -> Condition:
 
 def to_exercise_result(result: ExerciseResultIn, where: str, catalog: Catalog) -> ExerciseResult:
     if result.exercise_id not in catalog.by_id:
-        raise InvalidInput(f"{where}.exercise_id", f"unknown exercise {result.exercise_id!r}")
-    return ExerciseResult(
-        exercise_id=result.exercise_id,
-        prescribed=to_dose(result.prescribed),
-        performed=None if result.performed is None else to_dose(result.performed),
-        completed=result.completed,
-        pain_during=result.pain_during,
-        pain_after=result.pain_after,
-        effort=result.effort,
-        symptom_change=result.symptom_change,
-        slot=result.slot,
+        raise _unknown_exercise(where, result.exercise_id)
+    return _exercise_results([result], _Doses())[0]
+
+
+def _unknown_exercise(where: str, exercise_id: str) -> InvalidInput:
+    return InvalidInput(f"{where}.exercise_id", f"unknown exercise {exercise_id!r}")
+
+
+def _exercise_results(results: list[ExerciseResultIn], doses: _Doses) -> tuple[ExerciseResult, ...]:
+    # One comprehension per session and positional fields (``ExerciseResult`` order): a
+    # request carries hundreds of results, so the per-result cost is most of the conversion.
+    return tuple(
+        [
+            ExerciseResult(
+                r.exercise_id,
+                doses[_dose_key(r.prescribed)],
+                None if r.performed is None else doses[_dose_key(r.performed)],
+                r.completed,
+                r.pain_during,
+                r.pain_after,
+                r.effort,
+                r.symptom_change,
+                r.slot,
+            )
+            for r in results
+        ]
     )
 
 
@@ -87,23 +112,25 @@ def to_history(
 ) -> tuple[SessionRecord, ...]:
     if len(sessions) > max_sessions:
         raise InvalidInput("history", f"has {len(sessions)} sessions; at most {max_sessions}")
+    known = catalog.by_id
+    doses = _Doses()
     out: list[SessionRecord] = []
     for i, session in enumerate(sessions):
         if session.date > today:
             raise InvalidInput(f"history[{i}].date", f"is after today ({today.isoformat()})")
+        for j, result in enumerate(session.exercises):
+            if result.exercise_id not in known:
+                raise _unknown_exercise(f"history[{i}].exercises[{j}]", result.exercise_id)
         out.append(
-            SessionRecord(
-                date=session.date,
-                exercises=tuple(
-                    to_exercise_result(r, f"history[{i}].exercises[{j}]", catalog)
-                    for j, r in enumerate(session.exercises)
-                ),
-                completed=session.completed,
-                pain_before=session.pain_before,
-                pain_after=session.pain_after,
-                next_day_pain=session.next_day_pain,
-                symptom_change=session.symptom_change,
-                new_numbness_or_tingling=session.new_numbness_or_tingling,
+            SessionRecord(  # positional, in field order, like the results
+                session.date,
+                _exercise_results(session.exercises, doses),
+                session.completed,
+                session.pain_before,
+                session.pain_after,
+                session.next_day_pain,
+                session.symptom_change,
+                session.new_numbness_or_tingling,
             )
         )
     return tuple(out)
@@ -114,10 +141,12 @@ def recommend(
 ) -> Recommendation:
     """Decide the next session from a self-contained request; nothing is stored."""
     today = request.today or clock_today
-    return next_session(
+    decision = next_session(
         to_profile(request.profile),
         to_condition(request.condition, today),
         to_history(request.history, today, catalog, max_sessions),
         catalog,
         today,
     )
+    count_recommendation(decision, "stateless")
+    return decision

@@ -50,6 +50,7 @@ from app.domain.types import Condition, HistorySummary, Recommendation
 from app.errors import Conflict, NotFound
 from app.services.conditions import active_episode
 from app.services.users import find_user
+from app.telemetry import count_recommendation
 
 __all__ = [
     "get_recommendation",
@@ -120,9 +121,16 @@ def _output(decision: Recommendation) -> dict[str, Any]:
 
 
 def recommend_for_user(
-    session: Session, client_id: str, user_id: str, catalog: Catalog, now: datetime
+    session: Session,
+    client_id: str,
+    user_id: str,
+    catalog: Catalog,
+    now: datetime,
+    *,
+    source: str = "stored",
 ) -> StoredRecommendationOut:
-    """Decide the next session from the stored profile, episode and history; store it."""
+    """Decide the next session from the stored profile, episode and history; store it.
+    ``source`` names the caller in the metrics (``stored``, or ``cds`` for a hook call)."""
     user = find_user(session, client_id, user_id, for_update=True)
     episode = active_episode(session, user.id)
     today = now.date()
@@ -130,6 +138,7 @@ def recommend_for_user(
     condition = condition_of(episode)
     window, summary = _history_for(session, episode.id, condition, catalog, today)
     decision = next_session(profile, condition, tuple(window), catalog, today, summary=summary)
+    count_recommendation(decision, source)
     record = RecommendationRecord(
         id=str(uuid.uuid4()),
         user_id=user.id,

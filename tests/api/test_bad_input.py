@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from app.api.schemas import RECOMMENDATION_REQUEST_EXAMPLE
 from tests.api.test_api import assert_problem
 from tests.builders import condition, exercise_result, new_user, session
 from tests.conftest import TODAY
@@ -127,3 +128,29 @@ def test_a_bad_key_is_401_and_stores_nothing(
     made = anonymous.post("/v1/users", json={"external_id": "x", "profile": {"age": 40}})
     assert_problem(made, 401)
     assert api.get("/v1/users").json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [RECOMMENDATION_REQUEST_EXAMPLE, {"profile": {"age": "forty"}}],
+    ids=["valid", "invalid"],
+)
+def test_the_key_is_checked_before_the_body_of_a_stateless_request(
+    app: FastAPI, body: dict[str, Any]
+) -> None:
+    # Bodies of this route are validated in one pass from the bytes; a caller without a
+    # valid key still learns nothing about its body's fields.
+    anonymous = TestClient(app, headers={"Authorization": "Bearer nope"})
+    assert_problem(anonymous.post("/v1/recommendations", json=body), 401)
+
+
+def test_a_stateless_body_validated_in_one_pass_answers_as_before(api: TestClient) -> None:
+    good = api.post("/v1/recommendations", json=RECOMMENDATION_REQUEST_EXAMPLE)
+    assert good.status_code == 200
+    bad = {**RECOMMENDATION_REQUEST_EXAMPLE, "history": [{"date": "2026-02-30"}]}
+    problem = assert_problem(api.post("/v1/recommendations", json=bad), 422)
+    assert [e["field"] for e in problem["errors"]] == ["history[0].date"]
+    malformed = api.post(
+        "/v1/recommendations", content=b'{"profile":', headers={"Content-Type": "application/json"}
+    )
+    assert_problem(malformed, 400)

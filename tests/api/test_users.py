@@ -14,9 +14,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.db.session import Database
+from app.settings import Settings
 from tests.api.test_api import assert_problem
 from tests.builders import condition, new_user, performed_as_prescribed, session
-from tests.conftest import TODAY, new_key
+from tests.conftest import TODAY, Clock, new_key
 
 # ---------------------------------------------------------------------------------------------
 # API keys
@@ -72,7 +73,7 @@ def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_cli_creates_lists_and_revokes_clients(
-    app: FastAPI, database_url: str, database: Database
+    app: FastAPI, database_url: str, database: Database, clock: Clock
 ) -> None:
     made = _cli(database_url, "clients", "create", "Clinic Nord")
     assert made.returncode == 0, made.stderr
@@ -96,6 +97,10 @@ def test_the_cli_creates_lists_and_revokes_clients(
     assert http.get("/v1/users").status_code == 200
     revoked = _cli(database_url, "clients", "revoke", client_id)
     assert revoked.returncode == 0, revoked.stderr
+    # A key checked moments ago is trusted a few seconds more (LADDERBACK_KEY_CACHE_SECONDS),
+    # then no longer.
+    assert http.get("/v1/users").status_code == 200
+    clock.now += timedelta(seconds=Settings().key_cache_seconds)
     problem = assert_problem(http.get("/v1/users"), 401)
     assert "revoked" in problem["detail"]
     assert _cli(database_url, "clients", "revoke", "no-such-client").returncode == 1

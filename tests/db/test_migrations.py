@@ -9,13 +9,12 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.util.exc import CommandError
 from sqlmodel import SQLModel
 
-from app.cli import ROOT, migrate
 from app.db.engine import create_db_engine
+from app.db.schema import alembic_config, migrate
 from tests.conftest import fresh_database_url
 
 TABLES = {
@@ -39,12 +38,6 @@ def empty_url(tmp_path: Path) -> Iterator[str]:
     yield from fresh_database_url(tmp_path)
 
 
-def _config(url: str) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["url"] = url
-    return config
-
-
 def _tables(url: str) -> set[str]:
     engine = create_db_engine(url)
     try:
@@ -56,7 +49,7 @@ def _tables(url: str) -> set[str]:
 def test_upgrade_builds_every_table_and_downgrade_removes_them(empty_url: str) -> None:
     migrate(empty_url)
     assert _tables(empty_url) == TABLES
-    command.downgrade(_config(empty_url), "base")
+    command.downgrade(alembic_config(empty_url), "base")
     assert _tables(empty_url) == set()
     migrate(empty_url)  # and back up again, cleanly
     assert _tables(empty_url) == TABLES
@@ -64,7 +57,7 @@ def test_upgrade_builds_every_table_and_downgrade_removes_them(empty_url: str) -
 
 def test_alembic_check_finds_the_models_and_migrations_in_agreement(empty_url: str) -> None:
     migrate(empty_url)
-    command.check(_config(empty_url))  # raises when autogenerate would write anything
+    command.check(alembic_config(empty_url))  # raises when autogenerate would write anything
 
 
 def test_alembic_check_fails_when_a_model_changes_without_a_migration(empty_url: str) -> None:
@@ -79,7 +72,7 @@ def test_alembic_check_fails_when_a_model_changes_without_a_migration(empty_url:
         engine.dispose()
         assert [d[0] for d in diff] == ["add_column"]
         with pytest.raises(CommandError, match="New upgrade operations detected"):
-            command.check(_config(empty_url))
+            command.check(alembic_config(empty_url))
     finally:
         table._columns.remove(extra)  # restore the shared metadata for the other tests
-    command.check(_config(empty_url))
+    command.check(alembic_config(empty_url))

@@ -31,7 +31,7 @@ from pydantic import BaseModel
 from app.api.schemas import DoseOut
 from app.db.session import Database
 from app.domain.types import ConditionKind
-from app.interop.fhir import dose_words
+from app.interop.narrative import dose_words
 from app.interop.terminology import (
     CONDITION_CODES,
     CONDITION_KIND_SYSTEM,

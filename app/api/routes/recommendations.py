@@ -7,9 +7,11 @@ from fastapi import APIRouter
 from app.api.deps import CatalogDep, SettingsDep, TodayDep
 from app.api.responses import problems
 from app.api.schemas import RecommendationOut, RecommendationRequest
+from app.api.validated_body import ValidatedBodyRoute
 from app.services.recommendations import recommend
 
-router = APIRouter(prefix="/v1", tags=["recommendations"])
+# Its bodies are the largest the API takes: parse and validate them in one pass.
+router = APIRouter(prefix="/v1", tags=["recommendations"], route_class=ValidatedBodyRoute)
 
 
 @router.post(
