@@ -2,7 +2,8 @@
 
 The same configuration serves uvicorn's own loggers (``ladderback serve`` hands it to
 uvicorn, so start-up and worker messages are JSON too) and the app's. Log records never
-carry health data or keys: messages name classes, routes and counts, not values.
+carry health data or keys: messages name classes, routes and counts, not values, and an
+exception is logged by its class alone, without its message or traceback.
 """
 
 from __future__ import annotations
@@ -19,13 +20,20 @@ current_request_id: ContextVar[str | None] = ContextVar("request_id", default=No
 
 
 class RequestIdFilter(logging.Filter):
-    """Stamp each record with the id of the request it was logged in (or null), and drop
-    fields meant for terminals."""
+    """Stamp each record with the id of the request it was logged in (or null); drop
+    fields meant for terminals, and exceptions' messages and tracebacks."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_request_id.get()
         # uvicorn adds a copy of each message with terminal colour codes: noise in JSON.
         record.__dict__.pop("color_message", None)
+        if record.exc_info and record.exc_info[0] is not None:
+            # An exception's message and traceback can quote request data (a database
+            # error quotes its statement's parameters): keep the class only.
+            record.msg = f"{record.getMessage()} ({record.exc_info[0].__name__})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
         return True
 
 

@@ -173,11 +173,11 @@ class RequestContext:
                     headers["Content-Security-Policy"] = _DOCS_POLICY
             await send(message)
 
-        token = current_request_id.set(rid)  # every log line of this request names it
-        try:
-            await self.app(scope, receive, send_with_context)
-        finally:
-            current_request_id.reset(token)
+        # Every log line of this request names it, the server's report of a crash included
+        # (logged after this returns, in the same task: so no reset when the app raises).
+        token = current_request_id.set(rid)
+        await self.app(scope, receive, send_with_context)
+        current_request_id.reset(token)
 
 
 def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
@@ -239,8 +239,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     # Outside the body check, so its refusals are counted and logged too.
-    # Late-bound: ``_finish_openapi`` below replaces ``app.openapi``.
-    app.add_middleware(RequestTelemetry, openapi=lambda: app.openapi())
+    routers = [recommendations, catalog, users, fhir, audit, cds_hooks, health]
+    templates = [getattr(r, "path", "") for m in routers for r in m.router.routes]
+    app.add_middleware(RequestTelemetry, templates=templates)
     app.add_middleware(RequestContext)  # outermost: refusals get an id and no-store too
     _finish_openapi(app)
     return app

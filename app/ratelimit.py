@@ -14,10 +14,7 @@ import math
 import threading
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    pass
+from typing import Protocol
 
 __all__ = ["LocalRateLimiter", "RateLimiter", "RedisRateLimiter", "rate_limiter"]
 

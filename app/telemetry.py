@@ -20,8 +20,7 @@ import os
 import re
 import time
 from collections import Counter as Tally
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Iterable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -46,6 +45,7 @@ __all__ = [
 METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST
 log = logging.getLogger("ladderback.access")
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Probes and scrapes arrive every few seconds: their access lines are debug-level noise.
 _OPERATIONS = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -105,10 +105,14 @@ class RequestTelemetry:
     the log filter): no path, query or body, since those can carry ids and health data.
     """
 
-    def __init__(self, app: ASGIApp, openapi: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, app: ASGIApp, templates: Iterable[str]) -> None:
         self.app = app
-        self.openapi = openapi
-        self._templates: list[tuple[re.Pattern[str], str]] | None = None
+        # Every route's path template, as a pattern: to name the route of a request that
+        # was refused before routing (no route in its scope).
+        self._templates = [
+            (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(t)) + "$"), t)
+            for t in templates
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -128,7 +132,8 @@ class RequestTelemetry:
         finally:
             elapsed = time.perf_counter() - start
             route = self._route(scope)
-            method = scope["method"]
+            # A made-up method must not make a series of its own.
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
             REQUESTS.labels(method, route, status).inc()
             LATENCY.labels(method, route, status).observe(elapsed)
             level = logging.DEBUG if route in _OPERATIONS else logging.INFO
@@ -150,10 +155,5 @@ class RequestTelemetry:
         served = getattr(scope.get("route"), "path", None)
         if isinstance(served, str):
             return served
-        if self._templates is None:  # the published paths, as patterns; built once
-            self._templates = [
-                (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(t)) + "$"), t)
-                for t in self.openapi().get("paths", {})
-            ]
         path = scope["path"]
         return next((t for pattern, t in self._templates if pattern.match(path)), "unmatched")

@@ -15,15 +15,17 @@ from app.settings import get_settings
 
 config = context.config
 url = config.attributes.get("url") or get_settings().database_url
-# Instances starting together migrate in turn; a later one may wait for an earlier one's
-# migration, which can take longer than a request's lock wait.
-MIGRATION_LOCK_SECONDS = 600.0
+# Instances starting together migrate in turn; a later one may wait this long for an earlier
+# one's migration, longer than a request waits for a lock.
+TURN_SECONDS = 600
 # Any fixed number: the advisory lock that serialises migrations on PostgreSQL.
 MIGRATION_LOCK_ID = 0x6C61646465726261
 
 
 def run_migrations_online() -> None:
-    engine = create_db_engine(url, lock_timeout_seconds=MIGRATION_LOCK_SECONDS)
+    sqlite = url.startswith("sqlite")
+    # SQLite: the wait for the write lock (BEGIN IMMEDIATE) is the wait for the turn.
+    engine = create_db_engine(url, lock_timeout_seconds=TURN_SECONDS if sqlite else 5.0)
     with engine.connect() as connection:
         context.configure(
             connection=connection,
@@ -35,8 +37,12 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             # Taken before Alembic reads the current version: a waiting instance then sees
             # the schema its predecessor left. SQLite's BEGIN IMMEDIATE does the same.
-            if connection.dialect.name == "postgresql":
+            # PostgreSQL: only the wait for the turn is long; the migration's own statements
+            # keep the normal lock timeout, so none queues a busy table's readers for long.
+            if not sqlite:
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{TURN_SECONDS}s'")
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
+                connection.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
             context.run_migrations()
     engine.dispose()
 

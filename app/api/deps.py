@@ -8,7 +8,7 @@ never waits (its audit event, written afterwards, does: see ``record_access``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -80,13 +80,30 @@ async def get_today(now: Annotated[datetime, Depends(get_now)]) -> date:
     return now.date()
 
 
-def _read_db(database: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
+def _read_db(
+    database: Annotated[Database, Depends(get_database)],
+    _: Annotated[None, Depends(_read_turn, scope="function")],
+) -> Iterator[Session]:
     with database.transaction(write=False) as session:
         yield session
 
 
+async def _read_turn(database: Annotated[Database, Depends(get_database)]) -> AsyncIterator[None]:
+    """Wait, on the event loop, for this request's turn to use the database."""
+    async with database.turn(write=False):
+        yield
+
+
+async def _write_turn(database: Annotated[Database, Depends(get_database)]) -> AsyncIterator[None]:
+    """Wait, on the event loop, for this request's turn to write."""
+    async with database.turn(write=True):
+        yield
+
+
 def _write_db(
-    request: Request, database: Annotated[Database, Depends(get_database)]
+    request: Request,
+    database: Annotated[Database, Depends(get_database)],
+    _: Annotated[None, Depends(_write_turn, scope="function")],
 ) -> Iterator[Session]:
     with database.transaction(write=True) as session:
         yield session

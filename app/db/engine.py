@@ -10,27 +10,37 @@ as 503) rather than a hung request.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
-from pydantic_core import from_json, to_json
+from pydantic_core import from_json
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["READ_ONLY", "create_db_engine"]
+__all__ = ["POOL_CONNECTIONS", "READ_ONLY", "create_db_engine"]
+
+# Connections one process keeps (and may add) per engine.
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
+POOL_CONNECTIONS = POOL_SIZE + POOL_OVERFLOW
 
 # Execution options for a transaction that only reads (``engine.execution_options(**...)``).
 READ_ONLY: dict[str, Any] = {"sqlite_begin": "DEFERRED"}
 
 
-def _json_text(value: Any) -> str:
-    return to_json(value).decode()
+def _json_value(text: str | bytes) -> Any:
+    try:
+        return from_json(text)
+    except ValueError:  # JSON pydantic-core refuses but the standard library wrote (a lone
+        return json.loads(text)  # surrogate, escaped): read it as before
 
 
-# JSON columns (a recommendation's inputs and output, a session's exercises) go through
-# pydantic-core's encoder and parser, not the standard library's: encoding and decoding them
-# was a fifth of a stored recommendation's time.
-JSON_CODEC: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": from_json}
+# JSON columns (a recommendation's inputs and output, a session's exercises) are read with
+# pydantic-core's parser, which is several times faster than the standard library's:
+# decoding them was a large part of a stored recommendation's time. They are written with
+# the standard library, which refuses anything that is not plain JSON.
+JSON_CODEC: dict[str, Any] = {"json_deserializer": _json_value}
 
 
 def create_db_engine(url: str, *, lock_timeout_seconds: float = 5.0) -> Engine:
@@ -40,8 +50,8 @@ def create_db_engine(url: str, *, lock_timeout_seconds: float = 5.0) -> Engine:
         url,
         **JSON_CODEC,
         pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=10,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
         pool_timeout=lock_timeout_seconds,
         connect_args={
             "options": f"-c lock_timeout={int(lock_timeout_seconds * 1000)}",
@@ -57,6 +67,8 @@ def _sqlite_engine(url: str, lock_timeout_seconds: float) -> Engine:
         url,
         **JSON_CODEC,
         connect_args={"check_same_thread": False, "timeout": lock_timeout_seconds},
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
         pool_timeout=lock_timeout_seconds,
     )
     busy_ms = int(lock_timeout_seconds * 1000)

@@ -3,8 +3,10 @@ leaves nothing behind."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -51,3 +53,26 @@ def test_a_lock_timeout_is_a_503_with_retry_after(
 
     assert impatient.get(url).json()["total"] == 0  # nothing half-written
     assert impatient.post(url, json=session(day=TODAY)).status_code == 201
+
+
+def test_more_concurrent_writes_than_worker_threads_all_succeed(app: FastAPI, api_key: str) -> None:
+    """A worker has 40 threads. Writers that wait their turn must not hold them all while
+    the writer whose turn it is needs one to finish (which made every waiter time out)."""
+    writers = 100
+
+    async def write_all() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {api_key}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=headers, timeout=60
+        ) as client:
+
+            async def one(i: int) -> int:
+                body = {"external_id": f"crowd-{i}", "profile": {"age": 30}}
+                return (await client.post("/v1/users", json=body)).status_code
+
+            return list(await asyncio.gather(*(one(i) for i in range(writers))))
+
+    assert asyncio.run(write_all()) == [201] * writers
+    listed = TestClient(app, headers={"Authorization": f"Bearer {api_key}"}).get("/v1/users")
+    assert listed.json()["total"] == writers
