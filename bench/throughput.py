@@ -31,10 +31,9 @@ start, spawn to the first 200 on ``/healthz`` (``/ping`` for the bare app), best
 measured run was INVALID).
 
 Both apps run as plain ``python -m uvicorn ... --workers 1 --no-access-log`` (``--access-log``
-keeps uvicorn's access log), the service with ``LADDERBACK_LOG_LEVEL=WARNING``, so no
-per-request log line is measured. A production start command, ``ladderback serve``, is being
-added (app/cli.py): it turns uvicorn's access log off for a log line of its own per request.
-Once it lands, start the service with it here, so that what is measured is what runs.
+keeps uvicorn's access log), the service with ``LADDERBACK_LOG_LEVEL=WARNING``: neither
+writes a line per request, so the request work alone is compared. ``ladderback serve`` at
+its default ``INFO`` adds one JSON access line per request.
 
 Usage: python bench/throughput.py [--duration 8] [--connections 16]
                                   [--databases sqlite,postgresql] [--skip-cold-start]
