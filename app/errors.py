@@ -27,6 +27,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.telemetry import route_pattern
+
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "AppError",
@@ -251,8 +253,7 @@ def _allowed_methods(request: Request) -> str:
     first matching route's)."""
     path = request.url.path
     for template, operations in request.app.openapi().get("paths", {}).items():
-        pattern = "^" + re.sub(r"\{[^/}]+\}", "[^/]+", template) + "$"
-        if re.match(pattern, path):
+        if route_pattern(template).match(path):
             return ", ".join(sorted(m.upper() for m in operations))
     return ""  # not in the contract (the docs pages): Starlette's own header stands
 

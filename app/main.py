@@ -230,17 +230,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     authenticated = [Depends(get_tenant)]
-    app.include_router(recommendations.router, dependencies=authenticated)
-    app.include_router(catalog.router, dependencies=authenticated)
-    app.include_router(users.router)
-    app.include_router(fhir.router)
-    app.include_router(audit.router)
-    app.include_router(cds_hooks.router)
-    app.include_router(health.router)
+    routers = [r.router for r in (recommendations, catalog, users, fhir, audit, cds_hooks, health)]
+    for router in routers:
+        # The stateless routes check the key here; the others per route (CDS uses JWTs).
+        keyed = router in (recommendations.router, catalog.router)
+        app.include_router(router, dependencies=authenticated if keyed else None)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     # Outside the body check, so its refusals are counted and logged too.
-    routers = [recommendations, catalog, users, fhir, audit, cds_hooks, health]
-    templates = [getattr(r, "path", "") for m in routers for r in m.router.routes]
+    templates = [getattr(route, "path", "") for router in routers for route in router.routes]
     app.add_middleware(RequestTelemetry, templates=templates)
     app.add_middleware(RequestContext)  # outermost: refusals get an id and no-store too
     _finish_openapi(app)

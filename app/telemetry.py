@@ -40,6 +40,7 @@ __all__ = [
     "count_database_error",
     "count_recommendation",
     "metrics_text",
+    "route_pattern",
 ]
 
 METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST
@@ -78,6 +79,11 @@ DATABASE_ERRORS = Counter(
 )
 
 
+def route_pattern(template: str) -> re.Pattern[str]:
+    """The paths a route template such as ``/v1/users/{user_id}`` matches."""
+    return re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$")
+
+
 def count_recommendation(decision: Recommendation, source: str) -> None:
     RECOMMENDATIONS.labels(source, decision.status.value).inc()
     # One update a change type, not one an exercise: each update takes a lock.
@@ -109,10 +115,7 @@ class RequestTelemetry:
         self.app = app
         # Every route's path template, as a pattern: to name the route of a request that
         # was refused before routing (no route in its scope).
-        self._templates = [
-            (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(t)) + "$"), t)
-            for t in templates
-        ]
+        self._templates = [(route_pattern(t), t) for t in templates]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -1,9 +1,10 @@
 """Request dependencies as ``Annotated`` aliases; tests override the underlying functions.
 
 ``ReadDb`` and ``WriteDb`` are the request's unit of work: one transaction, committed when
-the route returns (before the response is sent) and rolled back if it raises. On SQLite a
-write transaction takes the write lock up front (``BEGIN IMMEDIATE``); a read transaction
-never waits (its audit event, written afterwards, does: see ``record_access``).
+the route returns (before the response is sent) and rolled back if it raises. Each first
+waits its turn on the event loop (``Database.turn``). On SQLite a write transaction takes
+the write lock up front (``BEGIN IMMEDIATE``); a read transaction never waits for a writer
+(its audit event, written afterwards, does: see ``record_access``).
 """
 
 from __future__ import annotations
@@ -80,14 +81,6 @@ async def get_today(now: Annotated[datetime, Depends(get_now)]) -> date:
     return now.date()
 
 
-def _read_db(
-    database: Annotated[Database, Depends(get_database)],
-    _: Annotated[None, Depends(_read_turn, scope="function")],
-) -> Iterator[Session]:
-    with database.transaction(write=False) as session:
-        yield session
-
-
 async def _read_turn(database: Annotated[Database, Depends(get_database)]) -> AsyncIterator[None]:
     """Wait, on the event loop, for this request's turn to use the database."""
     async with database.turn(write=False):
@@ -98,6 +91,14 @@ async def _write_turn(database: Annotated[Database, Depends(get_database)]) -> A
     """Wait, on the event loop, for this request's turn to write."""
     async with database.turn(write=True):
         yield
+
+
+def _read_db(
+    database: Annotated[Database, Depends(get_database)],
+    _: Annotated[None, Depends(_read_turn, scope="function")],
+) -> Iterator[Session]:
+    with database.transaction(write=False) as session:
+        yield session
 
 
 def _write_db(
