@@ -13,10 +13,12 @@ from datetime import date
 from typing import Any
 
 from app.domain.types import (
+    NO_TREND,
     AbilityLevel,
     Condition,
     ConditionKind,
     Contraindication,
+    DayDigest,
     DirectionalPreference,
     Dose,
     Equipment,
@@ -28,6 +30,7 @@ from app.domain.types import (
     SessionRecord,
     Side,
     SymptomChange,
+    Trend,
 )
 
 __all__ = [
@@ -187,7 +190,33 @@ def summary_json(summary: HistorySummary) -> Json:
         "pain": summary.pain,
         "held": summary.held,
         "exercises_done": sorted(summary.exercises_done),
+        "trend": trend_json(summary.trend),
     }
+
+
+def trend_json(trend: Trend) -> Json:
+    return {
+        "first": None if trend.first is None else trend.first.isoformat(),
+        "early_total": trend.early_total,
+        "early_count": trend.early_count,
+        "recent": [
+            [d.date.isoformat(), list(d.pains), d.pain_before, d.flared] for d in trend.recent
+        ],
+    }
+
+
+def trend_from_json(data: Json | None) -> Trend:
+    if not data:
+        return NO_TREND
+    return Trend(
+        first=None if data["first"] is None else date.fromisoformat(data["first"]),
+        early_total=data["early_total"],
+        early_count=data["early_count"],
+        recent=tuple(
+            DayDigest(date.fromisoformat(day), tuple(pains), before, flared)
+            for day, pains, before, flared in data["recent"]
+        ),
+    )
 
 
 def summary_from_json(data: Json) -> HistorySummary:
@@ -200,4 +229,5 @@ def summary_from_json(data: Json) -> HistorySummary:
         pain=data["pain"],
         held=data["held"],
         exercises_done=frozenset(data.get("exercises_done", ())),
+        trend=trend_from_json(data.get("trend")),
     )

@@ -210,6 +210,8 @@ class HistorySummaryRow(SQLModel, table=True):
     pain: int | None = None
     held: bool
     exercises_done: list[str] = Field(sa_type=sa.JSON)
+    # The trend signals' state (first weeks' pain, the last two weeks' digests).
+    trend: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
 
 
 class IdempotencyRecord(SQLModel, table=True):

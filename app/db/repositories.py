@@ -424,6 +424,7 @@ class HistorySummaries:
                 "pain": row.pain,
                 "held": row.held,
                 "exercises_done": row.exercises_done,
+                "trend": row.trend,
             }
         )
 
@@ -442,6 +443,7 @@ class HistorySummaries:
                 pain=summary.pain,
                 held=summary.held,
                 exercises_done=data["exercises_done"],
+                trend=data["trend"],
             )
             self.session.add(row)
             return
@@ -454,6 +456,7 @@ class HistorySummaries:
         row.pain = summary.pain
         row.held = summary.held
         row.exercises_done = data["exercises_done"]
+        row.trend = data["trend"]
 
     def drop_if_covers(self, condition_id: str, day: date) -> None:
         """Forget the summary when a session on or before its last folded day changed."""

@@ -37,6 +37,7 @@ __all__ = [
     "Catalog",
     "ConditionProtocol",
     "DoseTemplate",
+    "EpisodeStage",
     "Exercise",
     "PhaseSpec",
     "RedFlagSpec",
@@ -44,6 +45,10 @@ __all__ = [
     "Threshold",
     "Thresholds",
 ]
+
+# How long the episode has run: acute (under 6 weeks), subacute (6-12), persistent (over 12).
+EpisodeStage = Literal["acute", "subacute", "persistent"]
+EPISODE_STAGES: tuple[EpisodeStage, ...] = ("acute", "subacute", "persistent")
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=80)]
 Text = Annotated[str, Field(min_length=3, max_length=1200)]
@@ -188,6 +193,12 @@ class Thresholds(_Frozen):
     pain_acceptable_max: Threshold
     next_day_pain_rise_allowed: Threshold
     weekly_pain_rise_points: Threshold
+    pain_trend_days: Threshold
+    early_weeks_days: Threshold
+    repeated_flares_count: Threshold
+    repeated_flares_window_days: Threshold
+    subacute_from_days: Threshold
+    persistent_from_days: Threshold
     pain_alert_min: Threshold
     green_sessions_to_progress: Threshold
     effort_headroom_max: Threshold
@@ -262,7 +273,13 @@ class Thresholds(_Frozen):
                 raise ValueError(f"{name} must be a whole number of at least 1")
         # These rules reach back to sessions exactly that many days old, and the window's
         # oldest day is history_window_days - 1 days ago: the window must be longer.
-        for name in ("stopped_direction_days", "long_gap_days", "volume_growth_window_days"):
+        for name in (
+            "stopped_direction_days",
+            "long_gap_days",
+            "volume_growth_window_days",
+            "pain_trend_days",
+            "repeated_flares_window_days",
+        ):
             if window.value <= getattr(self, name).value:
                 raise ValueError(f"thresholds must satisfy history_window_days > {name}")
         # The week-on-week pain rule compares this week with the last: two whole weeks.
@@ -334,6 +351,11 @@ class EducationSpec(_Frozen):
     ]
     text: Text
     phases: tuple[Phase, ...] = Field(min_length=1)
+    stages: tuple[EpisodeStage, ...] = Field(
+        default=EPISODE_STAGES,
+        min_length=1,
+        description="The episode stages the point fits (acute, subacute, persistent).",
+    )
 
 
 class ConditionProtocol(_Frozen):
@@ -373,15 +395,16 @@ class ConditionProtocol(_Frozen):
         return tuple(AvoidItem(a.id, a.text, self.kind.value) for a in self.avoid)
 
     @cached_property
-    def education_by_phase(self) -> dict[Phase, tuple[EducationPoint, ...]]:
-        """Each phase's education points, in catalog order (none for a phase not listed)."""
+    def education_by_phase(self) -> dict[tuple[Phase, EpisodeStage], tuple[EducationPoint, ...]]:
+        """Each phase's education points for each episode stage, in catalog order."""
         return {
-            phase: tuple(
+            (phase, stage): tuple(
                 EducationPoint(id=e.id, topic=e.topic, text=e.text)
                 for e in self.education
-                if phase in e.phases
+                if phase in e.phases and stage in e.stages
             )
             for phase in Phase
+            for stage in EPISODE_STAGES
         }
 
 

@@ -26,9 +26,6 @@ __all__ = [
     "weekly_volume",
 ]
 
-# Raising sets or load resets the reps, hold or duration before them in the progression
-# order (double progression): to the start value after more sets, to the floor after more
-# load, then they build again.
 # Variables whose step multiplies an exercise's weekly volume by the same factor.
 _SCALES_VOLUME = frozenset(
     {
@@ -39,7 +36,26 @@ _SCALES_VOLUME = frozenset(
         DoseVariable.PER_DAY,
     }
 )
-_RESET_ON = {DoseVariable.SETS: "start", DoseVariable.LOAD_KG: "min"}
+# More load restarts these at their floor, and they build again (double progression).
+_RESET_ON_LOAD = frozenset(
+    {DoseVariable.REPS, DoseVariable.HOLD_SECONDS, DoseVariable.DURATION_SECONDS}
+)
+
+
+def _spread_reps_over_sets(
+    before: Dose, after: Dose, bounds: DoseBounds, earlier: tuple[DoseVariable, ...]
+) -> Dose:
+    """After one more set, the reps start again from their start value, but never so low
+    that the total reps fall; holds and durations stay (a progression never lowers the
+    work)."""
+    if DoseVariable.REPS not in earlier or before.reps is None:
+        return after
+    bound = bounds.bound(DoseVariable.REPS)
+    if bound is None:
+        return after
+    total = before.sets * before.reps
+    reps = max(int(bound.start), math.ceil(total / after.sets))
+    return after.with_value(DoseVariable.REPS, min(reps, int(bound.max)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,17 +232,13 @@ def raise_one_variable(
                 step = min(step, max(1, math.floor(current * max_step_pct / 100)))
             after = int(min(current + step, bound.max))
         changed = dose.with_value(variable, after)
-        reset = _RESET_ON.get(variable)
-        if reset is not None:
+        if variable is DoseVariable.SETS:
+            changed = _spread_reps_over_sets(dose, changed, bounds, order[:index])
+        elif variable is DoseVariable.LOAD_KG:
             for earlier in order[:index]:
                 earlier_bound = bounds.bound(earlier)
-                if earlier_bound is not None and earlier in (
-                    DoseVariable.REPS,
-                    DoseVariable.HOLD_SECONDS,
-                    DoseVariable.DURATION_SECONDS,
-                ):
-                    restart = int(getattr(earlier_bound, reset))
-                    changed = changed.with_value(earlier, restart)
+                if earlier_bound is not None and earlier in _RESET_ON_LOAD:
+                    changed = changed.with_value(earlier, int(earlier_bound.min))
         return StepUp(variable=variable, dose=changed, before=current, after=after)
     return None
 

@@ -6,8 +6,10 @@ between ruleset versions. ``reason()`` fills a message's ``{placeholders}``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from functools import lru_cache
+from typing import Any
 
 from app.domain.types import Reason
 
@@ -54,6 +56,9 @@ class ReasonCode(StrEnum):
     ALERT_HOLD = "alert_hold"
     WEEKLY_PAIN_RISING = "weekly_pain_rising"
     CENTRALISING = "centralising"
+    PAIN_ABOVE_BASELINE = "pain_above_baseline"
+    REPEATED_FLARES = "repeated_flares"
+    NOT_YET_CAPABLE = "not_yet_capable"
     # stepping back
     LONG_GAP = "long_gap"
     PAIN_FLARE = "pain_flare"
@@ -65,6 +70,9 @@ class ReasonCode(StrEnum):
     CONTRAINDICATED = "contraindicated"
     AVOID_FOR_CONDITION = "avoid_for_condition"
     NO_SAFE_OPTION = "no_safe_option"
+    NO_EXERCISE_IN_DIRECTION = "no_exercise_in_direction"
+    NO_TRIED_STAND_IN = "no_tried_stand_in"
+    WARM_UP_KEPT = "warm_up_kept"
     DIRECTION_STOPPED = "direction_stopped"
     STAND_IN_HOLDS_LEVEL = "stand_in_holds_level"
     BACK_TO_LADDER = "back_to_ladder"
@@ -143,6 +151,17 @@ MESSAGES: dict[ReasonCode, str] = {
         "nothing is made harder until it settles."
     ),
     ReasonCode.CENTRALISING: "Leg symptoms moved towards the spine: a good sign; keep going.",
+    ReasonCode.PAIN_ABOVE_BASELINE: (
+        "Pain has averaged {recent}/10 this week against {reference}/10 at the {against}: "
+        "nothing is made harder and the phase holds until a clinician has looked at it."
+    ),
+    ReasonCode.REPEATED_FLARES: (
+        "Symptoms flared on {count} days in the last {days} days: nothing new is added and "
+        "nothing is made harder until a clinician has reviewed the plan."
+    ),
+    ReasonCode.NOT_YET_CAPABLE: (
+        "The {phase} phase waits until {ladder} reaches level {level} (now level {current})."
+    ),
     ReasonCode.LONG_GAP: "{days} days since the last session (more than {limit}): one step back.",
     ReasonCode.PAIN_FLARE: "Pain during this exercise reached {value}/10 (limit {limit}).",
     ReasonCode.NEXT_DAY_PAIN_UP: (
@@ -165,6 +184,17 @@ MESSAGES: dict[ReasonCode, str] = {
         "It stands in for the {slot} exercise, so it keeps its level until that one returns."
     ),
     ReasonCode.NO_SAFE_OPTION: "No suitable variant or alternative fits you, so it is left out.",
+    ReasonCode.NO_EXERCISE_IN_DIRECTION: (
+        "No {direction} exercise is permitted for you, so this slot is left out; a clinician "
+        "can suggest one."
+    ),
+    ReasonCode.NO_TRIED_STAND_IN: (
+        "Left out until symptoms settle: no easier step remains and no stand-in you have "
+        "already done without trouble fits."
+    ),
+    ReasonCode.WARM_UP_KEPT: (
+        "A session always opens with a warm-up: this one stays at its gentlest dose."
+    ),
     ReasonCode.LEFT_OUT_FOR_TIME: "Left out today to fit your {minutes} minutes.",
     ReasonCode.STRETCH_HOLD_FOR_AGE: (
         "Stretch holds are {low}-{high} s for people aged {age} and over."
@@ -174,16 +204,21 @@ MESSAGES: dict[ReasonCode, str] = {
 
 @lru_cache(maxsize=8192)
 def reason(
-    code: ReasonCode, rule: str, thresholds: tuple[str, ...] = (), **values: object
+    code: ReasonCode,
+    rule: Callable[..., Any],
+    thresholds: tuple[str, ...] = (),
+    **values: object,
 ) -> Reason:
     """Build a ``Reason`` whose message is the code's template filled with ``values``.
 
-    Reasons are immutable and most repeat from one decision to the next (their values come
-    from thresholds), so they are memoised.
+    ``rule`` is the rule function itself (listed in ``app.domain.rulebook.RULEBOOK``), never a
+    string, so every reason maps to a listed rule; ``thresholds`` are those it read
+    (``Reads.cited``). Reasons are immutable and most repeat from one decision to the next,
+    so they are memoised.
     """
     return Reason(
         code=code,  # a StrEnum member is the code string itself
         message=MESSAGES[code].format(**values) if values else MESSAGES[code],
-        rule=rule,
+        rule=rule.__name__,
         thresholds=thresholds,
     )

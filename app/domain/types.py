@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from typing import NamedTuple
 
 __all__ = [
+    "NO_TREND",
     "AbilityLevel",
     "Aim",
     "AvoidItem",
@@ -22,6 +24,7 @@ __all__ = [
     "Condition",
     "ConditionKind",
     "Contraindication",
+    "DayDigest",
     "DirectionalPreference",
     "Dose",
     "DoseVariable",
@@ -48,6 +51,7 @@ __all__ = [
     "Side",
     "SymptomChange",
     "TraceStep",
+    "Trend",
 ]
 
 
@@ -350,6 +354,29 @@ class SessionRecord:
     new_numbness_or_tingling: bool = False
 
 
+class DayDigest(NamedTuple):
+    """What the trend signals keep of a training day (the history summary carries the
+    last weeks of these, so the trends read the same across the window's edge)."""
+
+    date: date
+    pains: tuple[int, ...]  # the lowest pain before a session and the next-morning check
+    pain_before: int | None
+    flared: bool  # flared or spread symptoms
+
+
+class Trend(NamedTuple):
+    """The running state the trend signals need: the first session's date, the first
+    weeks' pains (total and count) and the digests of the last two weeks."""
+
+    first: date | None
+    early_total: int
+    early_count: int
+    recent: tuple[DayDigest, ...]
+
+
+NO_TREND = Trend(None, 0, 0, ())
+
+
 @dataclass(frozen=True, slots=True)
 class HistorySummary:
     """The sessions before the decision window, folded: what the programme has earned so far.
@@ -372,6 +399,8 @@ class HistorySummary:
     # Every exercise done before the window (at most the catalog's size): whether the
     # window's silence about an exercise means "never done" or "done, how it went folded".
     exercises_done: frozenset[str] = frozenset()
+    # What the trend signals need from before the window (first weeks, last two weeks).
+    trend: Trend = NO_TREND
 
 
 # ---------------------------------------------------------------------------------------------

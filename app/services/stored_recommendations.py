@@ -62,7 +62,7 @@ __all__ = [
 
 # Bump when the fold itself changes in code without a ruleset change: stored summaries are
 # then folded again rather than reused.
-SUMMARY_FORMAT = "summary-1"
+SUMMARY_FORMAT = "summary-2"
 # Enough differences to see what moved, few enough to stay readable.
 MAX_DIFFERENCES = 100
 

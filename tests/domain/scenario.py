@@ -13,19 +13,24 @@ Case keys::
     condition: {...}          # API ConditionIn
     history: [...]            # optional, API SessionIn list
     simulate:                 # optional, oldest first
-      - days_ago: 6
+      - days_ago: 6           # or ``date: 2026-11-18`` (an exact day, for weekdays)
         pain_before: 3        # session-level fields as in SessionIn
         next_day_pain: 2
         outcome: {pain_during: 1, pain_after: 1, effort: 5}      # every exercise
         exercise_outcomes: {prone-press-up: {symptom_change: peripheralising}}
-        performed: as_prescribed | short | skipped               # default as_prescribed
+        performed: as_prescribed | short | skipped | half        # default as_prescribed
         completed: true
+        log_twice: false      # true: the same session is recorded twice on that date
     expect: {...}             # see check()
+
+Expectation keys that read more than the recommendation (the case's history, condition or
+catalog) need the ``CaseRun`` that ``run_case_in_full`` returns, passed to ``check``:
+``substitutes_were_tried``, ``directional_reasons_truthful`` and ``given_per_week``.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,8 +42,10 @@ from app.domain.catalog import Catalog
 from app.domain.engine import next_session
 from app.domain.types import (
     Change,
+    Condition,
     Dose,
     ExerciseResult,
+    Profile,
     Recommendation,
     SessionRecord,
     SymptomChange,
@@ -75,20 +82,46 @@ def _short(dose: Dose) -> Dose:
     return replace(dose, sets=max(dose.sets - 1, 0))
 
 
+def _half(dose: Dose) -> Dose:
+    """A performed dose about half the prescription (half the reps, else the hold or time)."""
+    if dose.reps is not None and dose.reps > 1:
+        return replace(dose, reps=dose.reps // 2)
+    if dose.hold_seconds is not None and dose.hold_seconds > 1:
+        return replace(dose, hold_seconds=dose.hold_seconds // 2)
+    if dose.duration_seconds is not None and dose.duration_seconds > 1:
+        return replace(dose, duration_seconds=dose.duration_seconds // 2)
+    return replace(dose, sets=max(dose.sets // 2, 0))
+
+
+def _step_date(step: dict[str, Any], today: date) -> date:
+    if "date" in step:
+        return date.fromisoformat(str(step["date"]))
+    return today - timedelta(days=int(step["days_ago"]))
+
+
 def simulate(case: dict[str, Any], catalog: Catalog, today: date) -> tuple[SessionRecord, ...]:
+    return _simulate(case, catalog, today)[0]
+
+
+def _simulate(
+    case: dict[str, Any], catalog: Catalog, today: date
+) -> tuple[tuple[SessionRecord, ...], tuple[tuple[date, Recommendation], ...]]:
+    """The simulated history, and the plan the engine gave on each simulated day."""
     profile = to_profile(ProfileIn.model_validate(case["profile"]))
     condition = to_condition(ConditionIn.model_validate(case["condition"]), today)
     history: list[SessionRecord] = []
+    plans: list[tuple[date, Recommendation]] = []
     for step in case.get("simulate", []):
-        day = today - timedelta(days=int(step["days_ago"]))
+        day = _step_date(step, today)
         plan = next_session(profile, condition, tuple(history), catalog, day)
+        plans.append((day, plan))
         performed_mode = step.get("performed", "as_prescribed")
         completed = bool(step.get("completed", True))
         base = dict(step.get("outcome", {}))
         named = set(step.get("exercise_outcomes", {}))
         given = {d.exercise_id for d in plan.exercises}
         assert named <= given, (
-            f"simulate day -{step['days_ago']}: outcomes for {sorted(named - given)} but the "
+            f"simulate day {day.isoformat()}: outcomes for {sorted(named - given)} but the "
             f"session held {sorted(given)}"
         )
         results = []
@@ -101,6 +134,7 @@ def simulate(case: dict[str, Any], catalog: Catalog, today: date) -> tuple[Sessi
             performed = {
                 "as_prescribed": decision.dose,
                 "short": _short(decision.dose),
+                "half": _half(decision.dose),
                 "skipped": None,
             }[mode]
             if not completed:
@@ -116,33 +150,53 @@ def simulate(case: dict[str, Any], catalog: Catalog, today: date) -> tuple[Sessi
                 )
             )
         session_change = step.get("symptom_change")
-        history.append(
-            SessionRecord(
-                date=day,
-                exercises=tuple(results),
-                completed=completed,
-                pain_before=step.get("pain_before"),
-                pain_after=step.get("pain_after"),
-                next_day_pain=step.get("next_day_pain"),
-                symptom_change=SymptomChange(session_change)
-                if session_change
-                else SymptomChange.STABLE,
-                new_numbness_or_tingling=bool(step.get("new_numbness_or_tingling", False)),
-            )
+        record = SessionRecord(
+            date=day,
+            exercises=tuple(results),
+            completed=completed,
+            pain_before=step.get("pain_before"),
+            pain_after=step.get("pain_after"),
+            next_day_pain=step.get("next_day_pain"),
+            symptom_change=SymptomChange(session_change)
+            if session_change
+            else SymptomChange.STABLE,
+            new_numbness_or_tingling=bool(step.get("new_numbness_or_tingling", False)),
         )
-    return tuple(history)
+        history.append(record)
+        if step.get("log_twice"):
+            history.append(record)
+    return tuple(history), tuple(plans)
 
 
-def run_case(case: dict[str, Any], catalog: Catalog) -> Recommendation:
+@dataclass(frozen=True)
+class CaseRun:
+    """A case's answer with what it was computed from (for the checks that need them)."""
+
+    recommendation: Recommendation
+    history: tuple[SessionRecord, ...]
+    profile: Profile
+    condition: Condition
+    catalog: Catalog
+    today: date
+    plans: tuple[tuple[date, Recommendation], ...] = ()  # each simulated day's plan
+
+
+def run_case_in_full(case: dict[str, Any], catalog: Catalog) -> CaseRun:
     today = date.fromisoformat(str(case["today"]))
     profile = to_profile(ProfileIn.model_validate(case["profile"]))
     condition = to_condition(ConditionIn.model_validate(case["condition"]), today)
+    plans: tuple[tuple[date, Recommendation], ...] = ()
     if "history" in case:
         sessions = [SessionIn.model_validate(s) for s in _jsonable(case["history"])]
         history = to_history(sessions, today, catalog, 200)
     else:
-        history = simulate(case, catalog, today)
-    return next_session(profile, condition, history, catalog, today)
+        history, plans = _simulate(case, catalog, today)
+    rec = next_session(profile, condition, history, catalog, today)
+    return CaseRun(rec, history, profile, condition, catalog, today, plans)
+
+
+def run_case(case: dict[str, Any], catalog: Catalog) -> Recommendation:
+    return run_case_in_full(case, catalog).recommendation
 
 
 def _jsonable(value: Any) -> Any:
@@ -163,8 +217,86 @@ def _all_reason_codes(rec: Recommendation) -> set[str]:
     return codes
 
 
-def check(rec: Recommendation, expect: dict[str, Any]) -> list[str]:
-    """Every way the recommendation differs from ``expect``; empty when it matches."""
+_PHASES = ("calm", "mobilise", "strengthen", "function", "maintain")
+
+
+def _total_reps(dose: Dose) -> int | None:
+    return None if dose.reps is None else dose.sets * dose.reps
+
+
+def _time_under_tension(dose: Dose) -> int | None:
+    """Seconds of work in one bout: sets * reps * hold, sets * hold, or sets * duration."""
+    per_bout = dose.hold_seconds if dose.hold_seconds is not None else dose.duration_seconds
+    if per_bout is None:
+        return None
+    return dose.sets * (dose.reps or 1) * per_bout
+
+
+def lowered_work(d: Any) -> str | None:
+    """How a same-exercise step labelled progressed lowered the work, or ``None``."""
+    before, after = d.previous_dose, d.dose
+    if before is None or after is None:
+        return None
+    if (after.load_kg or 0) > (before.load_kg or 0):
+        return None
+    for name, measure in (("total reps", _total_reps), ("time under tension", _time_under_tension)):
+        was, now = measure(before), measure(after)
+        if was is not None and (now is None or now < was):
+            return (
+                f"{d.exercise_id} progressed but {name} fell {was} -> {now} ({before} -> {after})"
+            )
+    return None
+
+
+def _tried_without_trouble(history: tuple[SessionRecord, ...], catalog: Catalog) -> set[str]:
+    """Exercises done in a completed session without a flare or spreading with them."""
+    limit = catalog.thresholds.pain_acceptable_max.value
+    done: set[str] = set()
+    for session in history:
+        if not session.completed:
+            continue
+        for r in session.exercises:
+            if (
+                r.performed is not None
+                and (r.pain_during is None or r.pain_during <= limit)
+                and r.symptom_change is not SymptomChange.PERIPHERALISING
+            ):
+                done.add(r.exercise_id)
+    return done
+
+
+def _last_full_week(today: date) -> tuple[date, date]:
+    """Monday and Sunday of the latest Monday-to-Sunday week that ended before ``today``."""
+    sunday = today - timedelta(days=today.weekday() + 1)
+    return sunday - timedelta(days=6), sunday
+
+
+def check(rec: Recommendation, expect: dict[str, Any], run: CaseRun | None = None) -> list[str]:
+    """Every way the recommendation differs from ``expect``; empty when it matches.
+
+    New keys (besides the original ones below):
+
+    - ``status_reasons_include`` / ``review_reasons_include``: codes among the status
+      reasons / the clinician review's reasons;
+    - ``removed: {id: {reasons_include: [...], reasons_exclude: [...]}}``: a removed entry
+      and the codes it must carry or must not;
+    - ``education_ids_include`` / ``education_ids_exclude``: education point ids;
+    - ``sections_include: [section]``, ``first_section: section``: the session's sections
+      (exercises come in session order);
+    - ``phase_not: phase``, ``phase_at_most: phase``; ``min_minutes: n``;
+    - ``exercises: {id: {has_cautions: true}}``: the exercise carries cautions;
+    - ``progressions_keep_work: true``: a same-exercise step labelled progressed never lowers
+      total reps (sets * reps) or time under tension (sets * reps * hold, sets * hold, or
+      sets * duration) unless the load rose;
+    - ``substitutes_were_tried: true`` (needs ``run``): every exercise substituted or
+      regressed to a different exercise, other than a lower level of the previous
+      exercise's own ladder, was done earlier in the case's history without a flare;
+    - ``directional_reasons_truthful: true`` (needs ``run``): every exercise citing
+      ``directional_preference`` moves the spine in the condition's preferred direction;
+    - ``given_per_week: {ladder_or_id: n}`` (needs ``run``): over the last full Monday-to-
+      Sunday week before ``today``, the exercise (or any of its ladder) was done on at least
+      ``n`` days of the history.
+    """
     bad: list[str] = []
     by_id = {d.exercise_id: d for d in rec.exercises}
     changes = {d.change.value for d in rec.exercises}
@@ -258,6 +390,120 @@ def check(rec: Recommendation, expect: dict[str, Any]) -> list[str]:
                     want(got == number, f"{exercise_id} dose {field} {got} != {number}")
                 if "side" in spec:
                     want(d.side.value == spec["side"], f"{exercise_id} side {d.side.value}")
+                if "has_cautions" in spec:
+                    want(
+                        bool(d.cautions) == spec["has_cautions"],
+                        f"{exercise_id} cautions {list(d.cautions)}",
+                    )
+        elif key == "status_reasons_include":
+            got = {r.code for r in rec.status_reasons}
+            for code in value:
+                want(code in got, f"status reason {code} not given (got {sorted(got)})")
+        elif key == "review_reasons_include":
+            got = {r.code for r in rec.clinician_review.reasons}
+            for code in value:
+                want(code in got, f"review reason {code} not given (got {sorted(got)})")
+        elif key == "removed":
+            removed_by_id = {d.exercise_id: d for d in rec.removed}
+            for exercise_id, spec in value.items():
+                d = removed_by_id.get(exercise_id)
+                if d is None:
+                    bad.append(f"{exercise_id} not in removed ({sorted(removed_by_id)})")
+                    continue
+                codes = [str(r.code) for r in d.reasons]
+                for code in spec.get("reasons_include", []):
+                    want(code in codes, f"removed {exercise_id} lacks reason {code} ({codes})")
+                for code in spec.get("reasons_exclude", []):
+                    want(code not in codes, f"removed {exercise_id} carries {code} ({codes})")
+        elif key in ("education_ids_include", "education_ids_exclude"):
+            ids = {e.id for e in rec.education}
+            for item in value:
+                if key.endswith("include"):
+                    want(item in ids, f"education {item} missing (got {sorted(ids)})")
+                else:
+                    want(item not in ids, f"education {item} given")
+        elif key == "sections_include":
+            sections = [d.section.value for d in rec.exercises if d.section is not None]
+            for section in value:
+                want(section in sections, f"no {section} section (got {sections})")
+        elif key == "first_section":
+            first = rec.exercises[0] if rec.exercises else None
+            got = first.section.value if first is not None and first.section else None
+            want(
+                got == value,
+                f"session opens with {got} ({first.exercise_id if first else None}) != {value}",
+            )
+        elif key in ("phase_not", "phase_at_most"):
+            got = rec.programme.phase.value if rec.programme else None
+            if key == "phase_not":
+                want(got != value, f"phase is {value}")
+            else:
+                want(
+                    got is not None and _PHASES.index(got) <= _PHASES.index(value),
+                    f"phase {got} above {value}",
+                )
+        elif key == "min_minutes":
+            want(rec.total_minutes >= value, f"{rec.total_minutes} minutes < {value}")
+        elif key == "progressions_keep_work":
+            for d in rec.exercises:
+                if (
+                    value
+                    and d.change is Change.PROGRESSED
+                    and d.exercise_id == d.previous_exercise_id
+                ):
+                    lowered = lowered_work(d)
+                    want(lowered is None, lowered or "")
+        elif key == "substitutes_were_tried":
+            assert run is not None, f"{key} needs the case run"
+            tried = _tried_without_trouble(run.history, run.catalog)
+            by_catalog = run.catalog.by_id
+            for d in rec.exercises:
+                if not value or d.change not in (Change.SUBSTITUTED, Change.REGRESSED):
+                    continue
+                if d.previous_exercise_id in (None, d.exercise_id):
+                    continue
+                previous = by_catalog.get(d.previous_exercise_id)
+                if (
+                    previous is not None
+                    and d.ladder == previous.ladder
+                    and d.level < previous.level
+                ):
+                    continue  # down the same ladder
+                want(
+                    d.exercise_id in tried,
+                    f"{d.exercise_id} ({d.change.value} for {d.previous_exercise_id}) was "
+                    f"never done before",
+                )
+        elif key == "directional_reasons_truthful":
+            assert run is not None, f"{key} needs the case run"
+            preferred = run.condition.directional_preference.value
+            for d in rec.exercises:
+                if value and "directional_preference" in {r.code for r in d.reasons}:
+                    direction = run.catalog.by_id[d.exercise_id].spinal_direction
+                    want(
+                        direction == preferred,
+                        f"{d.exercise_id} cites the {preferred} preference but moves {direction}",
+                    )
+        elif key == "given_per_week":
+            assert run is not None, f"{key} needs the case run"
+            monday, sunday = _last_full_week(run.today)
+            for name, times in value.items():
+                days = {
+                    s.date
+                    for s in run.history
+                    if s.completed and monday <= s.date <= sunday
+                    for r in s.exercises
+                    if r.performed is not None
+                    and (
+                        r.exercise_id == name
+                        or getattr(run.catalog.by_id.get(r.exercise_id), "ladder", None) == name
+                    )
+                }
+                want(
+                    len(days) >= times,
+                    f"{name} given on {len(days)} days in the week {monday}..{sunday} "
+                    f"({sorted(d.isoformat() for d in days)}), not {times}",
+                )
         else:
             bad.append(f"unknown expectation {key!r}")
     return bad

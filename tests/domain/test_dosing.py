@@ -14,7 +14,7 @@ from app.domain.dosing import (
 from app.domain.types import DoseVariable
 
 
-def test_progression_raises_reps_before_sets_and_resets_reps_with_sets(catalog: Catalog) -> None:
+def test_progression_raises_reps_before_sets_and_never_lowers_total_reps(catalog: Catalog) -> None:
     bridge = catalog.by_id["marching-bridge"]
     bounds = bounds_for(bridge, 40, catalog.thresholds)
     order = [v for v in bridge.dose.progression if v is not DoseVariable.VARIANT]
@@ -31,7 +31,11 @@ def test_progression_raises_reps_before_sets_and_resets_reps_with_sets(catalog: 
             assert bound is not None
             assert dose.value(earlier) == bound.max
         if step.variable is DoseVariable.SETS and bridge.dose.reps is not None:
-            assert step.dose.reps == bridge.dose.reps.start
+            # The reps start again, but the total reps never fall: 2 x 12 becomes 3 x 8.
+            assert step.dose.reps is not None
+            assert dose.reps is not None
+            assert step.dose.reps >= bridge.dose.reps.start
+            assert step.dose.sets * step.dose.reps >= dose.sets * dose.reps
         else:
             assert changed == [step.variable]  # one variable at a time
         seen.append(step.variable)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from app.catalog.loader import default_catalog
 from app.domain.dosing import bounds_for
 from app.domain.engine import next_session
-from app.domain.safety import applicable_red_flags
+from app.domain.rules.triage import applicable_red_flags
 from app.domain.types import (
     AbilityLevel,
     Change,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.domain.catalog import Catalog
-from tests.domain.scenario import CASES_DIR, check, load_case, run_case
+from tests.domain.scenario import CASES_DIR, check, load_case, run_case_in_full
 
 CASES = sorted(CASES_DIR.glob("*.yaml"))
 
@@ -19,6 +19,6 @@ def test_there_are_enough_scenarios() -> None:
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_scenario(path: Path, catalog: Catalog) -> None:
     case = load_case(path)
-    recommendation = run_case(case, catalog)
-    problems = check(recommendation, case["expect"])
+    run = run_case_in_full(case, catalog)
+    problems = check(run.recommendation, case["expect"], run)
     assert not problems, f"{case['description']}\n  " + "\n  ".join(problems)

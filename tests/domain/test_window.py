@@ -24,8 +24,8 @@ from app.domain.history import (
     summarise_history,
     window_start,
 )
-from app.domain.programme import select_phase
 from app.domain.reasons import ReasonCode
+from app.domain.rules.programme import select_phase
 from app.domain.types import (
     AbilityLevel,
     Condition,
@@ -243,8 +243,10 @@ def test_the_phase_replay_and_the_counts_carry_over_the_summary(condition, histo
     protocol = CATALOG.protocol_for[condition.kind]
     older, window = split_history(history, TODAY, CATALOG)
     summary = summarise_history(None, older, condition, CATALOG)
-    whole = HistoryView(history, CATALOG)  # no window: the full replay, as it always was
-    windowed = HistoryView(window, CATALOG, summary)
+    whole = HistoryView(
+        history, CATALOG, baseline=condition.baseline_pain
+    )  # no window: the full replay, as it always was
+    windowed = HistoryView(window, CATALOG, summary, baseline=condition.baseline_pain)
     assert select_phase(protocol, condition, windowed, TODAY) == select_phase(
         protocol, condition, whole, TODAY
     )
@@ -275,7 +277,7 @@ def test_folding_in_pieces_is_folding_at_once(condition, history, cut):
     assert in_two == at_once
     assert at_once is not None
     assert at_once.sessions == len(history)
-    assert at_once.completed_sessions == sum(s.completed for s in history)
+    assert at_once.completed_sessions == len({s.date for s in history if s.completed})
     assert (at_once.first_date, at_once.through) == (dates[0], dates[-1])
     assert summarise_history(at_once, (), condition, CATALOG) is at_once
 

@@ -19,7 +19,7 @@ from app.api.schemas import (
 from app.domain.catalog import Catalog, Exercise
 from app.domain.dosing import DoseBounds, estimated_seconds, start_dose
 from app.domain.reasons import MESSAGES
-from app.domain.rules import RULES
+from app.domain.rulebook import RULEBOOK
 from app.domain.types import Category, ConditionKind, Equipment
 from app.errors import NotFound
 
@@ -129,7 +129,7 @@ async def get_ruleset(catalog: CatalogDep) -> RulesetOut:
     return RulesetOut(
         ruleset_version=catalog.ruleset_version,
         rules_version=catalog.rules_version,
-        rules=[rule.__name__ for rule in RULES],
+        rules=[rule.__name__ for rule in RULEBOOK],
         thresholds=[ThresholdOut(id=k, **v) for k, v in thresholds.items()],
         red_flags=[RedFlagOut.model_validate(f.model_dump(mode="json")) for f in catalog.red_flags],
         reason_codes={code.value: text for code, text in MESSAGES.items()},

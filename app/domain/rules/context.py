@@ -1,0 +1,88 @@
+"""The facts one decision's rules share: the person, the programme position, the recent
+signals, and what the session has taken so far."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from app.domain.catalog import Catalog
+from app.domain.history import HistoryView
+from app.domain.rules.base import Reads
+from app.domain.signals import (
+    PainRise,
+    TrainingDay,
+    flare_days,
+    pain_risen_over_baseline,
+    weekly_pain_rise,
+)
+from app.domain.types import (
+    Condition,
+    DirectionalPreference,
+    Equipment,
+    Phase,
+    Profile,
+    Reason,
+    TraceStep,
+    Trend,
+)
+
+__all__ = ["Context", "Recent", "read_recent"]
+
+
+@dataclass(frozen=True, slots=True)
+class Recent:
+    """What the recent training days say about the whole person, computed once."""
+
+    last_day: TrainingDay | None  # the day of the latest completed session
+    days_since_last: int | None
+    last_missed: bool  # a session missed on or after the last completed one
+    weekly_pain_rise: tuple[float, float] | None  # (last week, this week) when rising
+    pain_rise: PainRise | None  # pain risen over the baseline or the first weeks
+    flare_days: int  # flare or spreading days within repeated_flares_window_days
+
+    @property
+    def flared(self) -> bool:
+        """The last training day flared or spread symptoms."""
+        day = self.last_day
+        return day is not None and (day.flare or day.spreading)
+
+    @property
+    def alert(self) -> bool:
+        return self.last_day is not None and self.last_day.alert
+
+
+@dataclass(slots=True)
+class Context:
+    profile: Profile
+    condition: Condition
+    catalog: Catalog
+    history: HistoryView
+    recent: Recent
+    today: date
+    phase: Phase
+    direction: DirectionalPreference
+    direction_reason: Reason | None
+    slot_ladders: frozenset[str]  # the ladders of today's slots
+    equipment: frozenset[Equipment]  # the person's kit and the household items
+    stretch_hold_reason: Reason | None  # what every static stretch adds (older adults)
+    th: Reads
+    repeated_flares: Reason | None = None  # set: nothing new is added today
+    last_loading_day: date | None = None
+    stopped_directions: dict[str, date] = field(default_factory=dict)
+    taken: set[str] = field(default_factory=set)
+    trace: list[TraceStep] = field(default_factory=list)
+
+
+def read_recent(history: HistoryView, condition: Condition, trend: Trend, today: date) -> Recent:
+    """The decision-wide signals: the last training day, and the trends the phase replay
+    folded (``trend``)."""
+    th = history.catalog.thresholds
+    return Recent(
+        last_day=history.last_day(),
+        days_since_last=history.days_since_last_completed(today),
+        last_missed=history.missed_since_last_completed(),
+        weekly_pain_rise=weekly_pain_rise(trend, th, today),
+        pain_rise=pain_risen_over_baseline(trend, condition.baseline_pain, th, today),
+        flare_days=flare_days(trend, th, today),
+    )
