@@ -646,6 +646,21 @@ class ThresholdOut(BaseModel):
     source: str
 
 
+class RuleOut(BaseModel):
+    name: str = Field(description="The rule's name, as reasons and trace steps cite it.")
+    stage: Literal[
+        "triage", "review", "programme", "selection", "progression", "easing", "scheduling"
+    ] = Field(description="The decision stage the rule belongs to.")
+    statement: str = Field(description="The rule in plain words, to check against its source.")
+    source: str = Field(description="Where the rule comes from.")
+
+
+class SignalOut(BaseModel):
+    name: str
+    meaning: str
+    thresholds: list[str] = Field(description="The thresholds that define the signal.")
+
+
 class RedFlagOut(BaseModel):
     flag: RedFlag
     concern: str
@@ -662,6 +677,22 @@ class RulesetOut(BaseModel):
                     "ruleset_version": "1.0.0+8ddc4c94f806",
                     "rules_version": "1.0.0",
                     "rules": ["triage_red_flags", "progress_after_green_sessions"],
+                    "rulebook": [
+                        {
+                            "name": "regress_on_pain_flare",
+                            "stage": "progression",
+                            "statement": "Pain during the exercise above the acceptable band "
+                            "lowers its dose one step.",
+                            "source": "Silbernagel 2007 (pain during above 5/10 is too much)",
+                        }
+                    ],
+                    "signals": [
+                        {
+                            "name": "flare",
+                            "meaning": "Pain during an exercise above the acceptable band, ...",
+                            "thresholds": ["pain_acceptable_max", "next_day_pain_rise_allowed"],
+                        }
+                    ],
                     "thresholds": [
                         {
                             "id": "pain_safe_max",
@@ -680,7 +711,16 @@ class RulesetOut(BaseModel):
 
     ruleset_version: str
     rules_version: str
-    rules: list[str] = Field(description="Per-exercise rules in precedence order.")
+    rules: list[str] = Field(
+        description="Every rule a reason or trace step can cite, in stage order; within the "
+        "progression stage, in precedence order."
+    )
+    rulebook: list[RuleOut] = Field(
+        description="The same rules with their stage, plain-words statement and source."
+    )
+    signals: list[SignalOut] = Field(
+        description="The signals the rules read (green, flare, alert, ...), each defined once."
+    )
     thresholds: list[ThresholdOut]
     red_flags: list[RedFlagOut]
     reason_codes: dict[str, str] = Field(description="Every reason code and its message template.")

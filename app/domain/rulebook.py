@@ -53,7 +53,6 @@ RULEBOOK: tuple[Callable[..., Any], ...] = (
     selection.hold_stretches_longer_for_older_adults,
     # progression, in precedence order, then how a step is carried out
     *progression.RULES,
-    progression.maintain,
     progression.note_centralisation,
     stepping.progress_one_variable,
     stepping.cap_weekly_volume_growth,

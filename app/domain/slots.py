@@ -56,6 +56,30 @@ _WHY_LEFT_OUT = frozenset(
         ReasonCode.LEFT_OUT_FOR_TIME,
     }
 )
+# Reasons about the judged exercise's own dose and streak: stale once another exercise takes
+# its place (it is new at its starting dose), so they are dropped then.
+_ABOUT_THE_DOSE = frozenset(
+    {
+        ReasonCode.TWO_GREEN_SESSIONS,
+        ReasonCode.GREEN_STREAK_TOO_SHORT,
+        ReasonCode.NOT_GREEN,
+        ReasonCode.NO_EFFORT_HEADROOM,
+        ReasonCode.EFFORT_NOT_REPORTED,
+        ReasonCode.AT_CEILING,
+        ReasonCode.VOLUME_CAP,
+        ReasonCode.STAND_IN_HOLDS_LEVEL,
+        ReasonCode.SLIDERS_NOT_SYMPTOM_FREE,
+    }
+)
+
+
+def _for_another_exercise(reasons: list[Reason]) -> list[Reason]:
+    """The reasons that still hold once another exercise takes the judged one's place."""
+    return [
+        r for r in reasons if r.code not in _ABOUT_THE_DOSE and not r.code.startswith("progress_")
+    ]
+
+
 _EASING = {
     Action.LOWER_DOSE: ease_down,
     Action.STEP_BACK_LEVEL: step_back_one_level,
@@ -224,8 +248,7 @@ def _existing_in_slot(
     # The phase may have stepped back below the level the person had reached.
     capped = _capped(chosen, slot, ctx)
     if capped is not None:
-        reasons = [r for r in reasons if not r.code.startswith("progress_")]
-        reasons.append(capped[1])
+        reasons = [*_for_another_exercise(reasons), capped[1]]
         chosen, new_dose, change = capped[0], _dose_for(capped[0], ctx), Change.REGRESSED
 
     if exercise.ladder != slot.ladder:
@@ -236,7 +259,7 @@ def _existing_in_slot(
         ready = outcome.action is Action.PROGRESS
         home = return_to_the_slot_ladder(slot, ctx, ready=ready) if calm else None
         if home is not None and home is not chosen:
-            reasons = [r for r in reasons if not r.code.startswith("progress_")]
+            reasons = _for_another_exercise(reasons)
             stand_in_blocked = unavailable(chosen, ctx)
             if stand_in_blocked is not None:
                 reasons.append(stand_in_blocked)
@@ -253,8 +276,7 @@ def _existing_in_slot(
     if fitted is None:
         return _decision(exercise, None, Change.REMOVED, [*reasons, *why], ctx, latest, slot), None
     if fitted is not chosen:
-        reasons = [r for r in reasons if not r.code.startswith("progress_")]
-        reasons.extend(why)
+        reasons = [*_for_another_exercise(reasons), *why]
         new_dose = _dose_for(fitted, ctx)
         change = Change.SUBSTITUTED
         chosen = fitted

@@ -292,7 +292,15 @@ def test_conditions_list_each_protocol(client: TestClient) -> None:
 
 def test_the_ruleset_lists_rules_thresholds_and_every_reason(client: TestClient) -> None:
     ruleset = client.get("/v1/ruleset").json()
-    assert ruleset["rules"][-1] == "progress_after_green_sessions"
+    assert ruleset["rules"][0] == "triage_red_flags"
+    # The whole rulebook, not only the progression rules: selection and scheduling too.
+    assert {"exclude_contraindicated", "rest_between_loading_days", "ease_down"} <= set(
+        ruleset["rules"]
+    )
+    assert [r["name"] for r in ruleset["rulebook"]] == ruleset["rules"]
+    assert all(r["source"] and r["statement"] for r in ruleset["rulebook"])
+    flare = next(s for s in ruleset["signals"] if s["name"] == "flare")
+    assert "pain_acceptable_max" in flare["thresholds"]
     assert all(t["source"] for t in ruleset["thresholds"])
     assert "two_green_sessions" in ruleset["reason_codes"]
 

@@ -13,13 +13,16 @@ from app.api.schemas import (
     ExerciseOut,
     ExercisePage,
     RedFlagOut,
+    RuleOut,
     RulesetOut,
+    SignalOut,
     ThresholdOut,
 )
 from app.domain.catalog import Catalog, Exercise
 from app.domain.dosing import DoseBounds, estimated_seconds, start_dose
 from app.domain.reasons import MESSAGES
-from app.domain.rulebook import RULEBOOK
+from app.domain.rulebook import RULEBOOK, rule_entries
+from app.domain.signals import SIGNALS
 from app.domain.types import Category, ConditionKind, Equipment
 from app.errors import NotFound
 
@@ -130,6 +133,14 @@ async def get_ruleset(catalog: CatalogDep) -> RulesetOut:
         ruleset_version=catalog.ruleset_version,
         rules_version=catalog.rules_version,
         rules=[rule.__name__ for rule in RULEBOOK],
+        rulebook=[
+            RuleOut(name=e.name, stage=e.stage.value, statement=e.statement, source=e.source)
+            for e in rule_entries()
+        ],
+        signals=[
+            SignalOut(name=s.name, meaning=s.meaning, thresholds=list(s.thresholds))
+            for s in SIGNALS
+        ],
         thresholds=[ThresholdOut(id=k, **v) for k, v in thresholds.items()],
         red_flags=[RedFlagOut.model_validate(f.model_dump(mode="json")) for f in catalog.red_flags],
         reason_codes={code.value: text for code, text in MESSAGES.items()},

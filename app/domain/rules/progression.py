@@ -360,20 +360,14 @@ RULES = (
     regress_on_pain_flare,
     reduce_load_when_next_day_pain_up,
     regress_when_too_hard,
+    hold_when_flares_repeat,
     hold_after_session_flare,
     hold_at_alert_level,
-    hold_when_flares_repeat,
     hold_when_pain_climbs_week_on_week,
     hold_when_pain_risen_over_baseline,
     hold_after_missed_session,
     progress_after_green_sessions,
 )
-
-
-@rule(Stage.PROGRESSION, "Clinical rules §1 step 4: otherwise maintain")
-def maintain(s: ExerciseState) -> RuleOutcome:  # noqa: ARG001
-    """No rule applies: the exercise stays at its dose."""
-    return RuleOutcome(Action.HOLD, ())
 
 
 @rule(Stage.PROGRESSION, "Hebert 2011; May 2018 (centralisation is a good sign)")
@@ -386,10 +380,10 @@ def note_centralisation(s: ExerciseState) -> Reason | None:
 
 
 def decide(s: ExerciseState) -> tuple[RuleOutcome, str]:
-    """The first rule with an outcome, and its name; nothing applies → maintain."""
+    """The first rule with an outcome, and its name (the last rule always decides)."""
     for progression_rule in RULES:
         s.th.fresh()
         outcome = progression_rule(s)
         if outcome is not None:
             return outcome, progression_rule.__name__
-    return maintain(s), maintain.__name__
+    raise AssertionError("progress_after_green_sessions decides when no other rule does")

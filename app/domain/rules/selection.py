@@ -10,8 +10,9 @@ slot's ladder when it is time.
 from __future__ import annotations
 
 from datetime import date
+from typing import cast
 
-from app.domain.catalog import Catalog, Exercise, Slot
+from app.domain.catalog import Catalog, Exercise, Slot, Thresholds
 from app.domain.history import HistoryView
 from app.domain.reasons import ReasonCode, reason
 from app.domain.rules.base import Reads, Stage, rule
@@ -151,16 +152,16 @@ def _direction_of(slot: Slot, ctx: Context) -> str | None:
     return None
 
 
-def tried_without_trouble(exercise: Exercise, ctx: Context) -> bool:
+def tried_without_trouble(exercise: Exercise, ctx: Context, th: Reads) -> bool:
     """The person did this exercise in the window and it neither flared, spread nor was
     too hard: easing may fall back on it."""
-    th = ctx.catalog.thresholds
     too_hard = th.effort_too_hard_min.value
+    traced = cast(Thresholds, th)
     for appearance in ctx.history.appearances(exercise.id):
         result = appearance.result
         if result.performed is None or (result.effort is not None and result.effort >= too_hard):
             continue
-        response = exercise_response(result, ctx.history.day_of(appearance.session), th)
+        response = exercise_response(result, ctx.history.day_of(appearance.session), traced)
         if response in (PainResponse.GREEN, PainResponse.ACCEPTABLE):
             return True
     return False
@@ -239,6 +240,7 @@ def fit_to_person(
             if lower is not None and lower.id not in ctx.taken and unavailable(lower, ctx) is None:
                 return lower, why
     kind = ctx.condition.kind
+    th = Reads(catalog.thresholds)
     for alt_id in exercise.alternatives:
         alt = catalog.by_id[alt_id]
         if (
@@ -246,12 +248,12 @@ def fit_to_person(
             and alt.ladder not in ctx.slot_ladders
             and is_stand_in_family(alt, exercise, kind)
             and (not neutral_only or alt.spinal_direction == "neutral")
-            and (not tried_only or tried_without_trouble(alt, ctx))
+            and (not tried_only or tried_without_trouble(alt, ctx, th))
             and unavailable(alt, ctx) is None
         ):
             return alt, why
     if tried_only:
-        return None, [*why, reason(ReasonCode.NO_TRIED_STAND_IN, fit_to_person)]
+        return None, [*why, reason(ReasonCode.NO_TRIED_STAND_IN, fit_to_person, th.cited())]
     return None, [*why, reason(ReasonCode.NO_SAFE_OPTION, fit_to_person)]
 
 

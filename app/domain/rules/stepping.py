@@ -127,7 +127,12 @@ def progress_one_variable(
         harder = _harder_variant(s, ctx, reasons)
         if harder is not None:
             reasons.append(
-                reason(ReasonCode.PROGRESS_VARIANT, progress_one_variable, name=harder.name)
+                reason(
+                    ReasonCode.PROGRESS_VARIANT,
+                    progress_one_variable,
+                    th.cited(),
+                    name=harder.name,
+                )
             )
             return harder, start_dose_for(harder, ctx.profile.age, th.plain), Change.PROGRESSED
         step = raise_one_variable(dose, bounds, traced, skip_variant=True, max_step_pct=cap)
@@ -138,7 +143,7 @@ def progress_one_variable(
             return exercise, dose, Change.MAINTAINED
         reasons.append(_progress_reason(step, th.cited()))
         return exercise, step.dose, Change.PROGRESSED
-    reasons.append(reason(ReasonCode.AT_CEILING, progress_one_variable))
+    reasons.append(reason(ReasonCode.AT_CEILING, progress_one_variable, th.cited()))
     return exercise, dose, Change.MAINTAINED
 
 
