@@ -1,0 +1,127 @@
+"""Stand-ins of the right kind: an exercise's ``alternatives`` do the same sort of work.
+
+An alternative is what the person is given instead when the exercise does not fit them
+(kit, contraindication, condition) or was not tolerated. A stand-in of the wrong kind
+quietly changes the treatment: a nerve glide handed to someone without sciatica, a bend
+or a twist handed to someone whose back eases with extension, a stretch in place of a
+strength exercise. Each rule here makes one such class impossible to reintroduce.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from app.catalog.loader import default_catalog
+from app.domain.catalog import Catalog, Exercise
+from app.domain.types import Category
+
+_CATALOG = default_catalog()
+
+# The broad families a stand-in must share with the exercise it replaces. A category may
+# belong to more than one family when its exercises really do both jobs.
+#
+# - aerobic: continuous rhythmic work that raises the heart rate (walking, marching,
+#   cycling). The ACSM's warm-up is light aerobic activity (Garber CE et al. 2011, Med Sci
+#   Sports Exerc 43:1334), so a warm-up is only ever replaced by another one (see
+#   test_a_warm_up_stands_in_only_for_a_warm_up) and endurance walking by aerobic work.
+# - mobility: unloaded movement or positions that restore range and ease symptoms:
+#   stretches, directional movements, nerve glides, and relaxation (the calm end of the same
+#   job; it is where a cool-down's stretching sits too).
+# - loading: muscles working to hold or move the body against a load: isometric holds,
+#   strength, trunk stability, functional tasks and balance. These build capacity; a stretch
+#   in their place drops the training stimulus, and one of them in place of a stretch adds a
+#   hard day the programme did not plan (overuse: never two loading days in a row).
+# - posture drills (chin tucks, wall and floor angels) are low-load holds for the neck and
+#   shoulder-blade muscles taken through the end of the shoulder's range: their aims are
+#   control with mobility or strength, so they belong to mobility and to loading.
+# - habit: a posture check or movement break happens through the day, not in the session.
+#   Its stand-in is the light movement it prompts (marching, shoulder circles, a chin
+#   tuck), never a loading exercise.
+FAMILIES: dict[Category, frozenset[str]] = {
+    Category.AEROBIC_WARM_UP: frozenset({"aerobic"}),
+    Category.ENDURANCE: frozenset({"aerobic"}),
+    Category.DYNAMIC_STRETCH: frozenset({"mobility"}),
+    Category.DIRECTIONAL_MOBILITY: frozenset({"mobility"}),
+    Category.NERVE_GLIDE: frozenset({"mobility"}),
+    Category.STATIC_STRETCH: frozenset({"mobility"}),
+    Category.RELAXATION: frozenset({"mobility"}),
+    Category.POSTURE: frozenset({"mobility", "loading"}),
+    Category.ISOMETRIC: frozenset({"loading"}),
+    Category.STRENGTH: frozenset({"loading"}),
+    Category.CORE_STABILITY: frozenset({"loading"}),
+    Category.FUNCTIONAL: frozenset({"loading"}),
+    Category.BALANCE: frozenset({"loading"}),
+    Category.HABIT: frozenset({"habit", "aerobic", "mobility"}),
+}
+
+EXERCISES = [pytest.param(e.id, id=e.id) for e in _CATALOG.exercises if e.alternatives]
+
+
+def _stand_ins(catalog: Catalog, exercise_id: str) -> tuple[Exercise, list[Exercise]]:
+    exercise = catalog.by_id[exercise_id]
+    return exercise, [catalog.by_id[a] for a in exercise.alternatives]
+
+
+def test_every_category_has_a_family() -> None:
+    assert set(FAMILIES) == set(Category)
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_a_nerve_glide_stands_in_only_for_a_nerve_glide(catalog: Catalog, exercise_id: str) -> None:
+    """Nerve glides treat an irritated nerve root; outside sciatica they have no job, and a
+    glide handed out as a hamstring stretch's stand-in tensions the nerve for nothing."""
+    exercise, alternatives = _stand_ins(catalog, exercise_id)
+    if exercise.category is Category.NERVE_GLIDE:
+        return
+    glides = [a.id for a in alternatives if a.category is Category.NERVE_GLIDE]
+    assert not glides, f"{exercise.id} ({exercise.category.value}) stands in with glides {glides}"
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_a_directional_exercise_never_stands_in_against_its_direction(
+    catalog: Catalog, exercise_id: str
+) -> None:
+    """Extension is replaced by extension or a neutral spine, flexion by flexion or neutral:
+    people with a directional preference who move against it do worse (Long A et al. 2004,
+    Spine 29:2593), and a twist is a third direction nobody has tested for them."""
+    exercise, alternatives = _stand_ins(catalog, exercise_id)
+    if exercise.spinal_direction not in ("extension", "flexion"):
+        return
+    allowed = {exercise.spinal_direction, "neutral"}
+    wrong = [
+        f"{a.id} ({a.spinal_direction})" for a in alternatives if a.spinal_direction not in allowed
+    ]
+    assert not wrong, f"{exercise.id} ({exercise.spinal_direction}) stands in with {wrong}"
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_a_warm_up_stands_in_only_for_a_warm_up(catalog: Catalog, exercise_id: str) -> None:
+    """A warm-up that was too hard is replaced by a gentler warm-up, never by a stretch."""
+    exercise, alternatives = _stand_ins(catalog, exercise_id)
+    if exercise.category is not Category.AEROBIC_WARM_UP:
+        return
+    wrong = [a.id for a in alternatives if a.category is not Category.AEROBIC_WARM_UP]
+    assert not wrong, f"{exercise.id} stands in with non-warm-ups {wrong}"
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_a_stand_in_is_of_the_same_family(catalog: Catalog, exercise_id: str) -> None:
+    exercise, alternatives = _stand_ins(catalog, exercise_id)
+    families = FAMILIES[exercise.category]
+    wrong = [
+        f"{a.id} ({a.category.value})" for a in alternatives if not families & FAMILIES[a.category]
+    ]
+    assert not wrong, f"{exercise.id} ({exercise.category.value}) stands in with {wrong}"
+
+
+def test_every_warm_up_can_be_made_shorter(catalog: Catalog) -> None:
+    """When the warm-up itself was too hard the engine first shortens it: that needs a
+    floor below the full warm-up and the duration in the progression it eases back."""
+    for exercise in catalog.exercises:
+        if exercise.category is not Category.AEROBIC_WARM_UP:
+            continue
+        duration = exercise.dose.duration_seconds
+        assert duration is not None, exercise.id
+        assert duration.min < duration.start, f"{exercise.id}: no shorter warm-up"
+        assert duration.min >= 120, f"{exercise.id}: under two minutes is no warm-up"
+        assert "duration_seconds" in exercise.dose.progression, exercise.id
