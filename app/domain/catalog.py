@@ -34,6 +34,7 @@ from app.domain.types import (
 __all__ = [
     "HARD_CATEGORIES",
     "SECTION_OF",
+    "STAND_IN_FAMILIES",
     "Catalog",
     "ConditionProtocol",
     "DoseTemplate",
@@ -82,6 +83,44 @@ HARD_CATEGORIES = frozenset(
         Category.ENDURANCE,
     }
 )
+
+
+# The broad families a stand-in must share with the exercise it replaces. A category may
+# belong to more than one family when its exercises really do both jobs.
+#
+# - aerobic: continuous rhythmic work that raises the heart rate (walking, marching,
+#   cycling). The ACSM's warm-up is light aerobic activity (Garber CE et al. 2011, Med Sci
+#   Sports Exerc 43:1334), so a warm-up is only ever replaced by another one (see
+#   tests/catalog/test_alternatives.py) and endurance walking by aerobic work.
+# - mobility: unloaded movement or positions that restore range and ease symptoms:
+#   stretches, directional movements, nerve glides, and relaxation (the calm end of the same
+#   job; it is where a cool-down's stretching sits too).
+# - loading: muscles working to hold or move the body against a load: isometric holds,
+#   strength, trunk stability, functional tasks and balance. These build capacity; a stretch
+#   in their place drops the training stimulus, and one of them in place of a stretch adds a
+#   hard day the programme did not plan (overuse: never two loading days in a row).
+# - posture drills (chin tucks, wall and floor angels) are low-load holds for the neck and
+#   shoulder-blade muscles taken through the end of the shoulder's range: their aims are
+#   control with mobility or strength, so they belong to mobility and to loading.
+# - habit: a posture check or movement break happens through the day, not in the session.
+#   Its stand-in is the light movement it prompts (marching, shoulder circles, a chin
+#   tuck), never a loading exercise.
+STAND_IN_FAMILIES: dict[Category, frozenset[str]] = {
+    Category.AEROBIC_WARM_UP: frozenset({"aerobic"}),
+    Category.ENDURANCE: frozenset({"aerobic"}),
+    Category.DYNAMIC_STRETCH: frozenset({"mobility"}),
+    Category.DIRECTIONAL_MOBILITY: frozenset({"mobility"}),
+    Category.NERVE_GLIDE: frozenset({"mobility"}),
+    Category.STATIC_STRETCH: frozenset({"mobility"}),
+    Category.RELAXATION: frozenset({"mobility"}),
+    Category.POSTURE: frozenset({"mobility", "loading"}),
+    Category.ISOMETRIC: frozenset({"loading"}),
+    Category.STRENGTH: frozenset({"loading"}),
+    Category.CORE_STABILITY: frozenset({"loading"}),
+    Category.FUNCTIONAL: frozenset({"loading"}),
+    Category.BALANCE: frozenset({"loading"}),
+    Category.HABIT: frozenset({"habit", "aerobic", "mobility"}),
+}
 
 
 class _Frozen(BaseModel):

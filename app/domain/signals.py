@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from app.domain.catalog import Thresholds
 from app.domain.types import (
@@ -44,12 +45,13 @@ __all__ = [
     "TrainingDay",
     "Trend",
     "exercise_response",
-    "extend_trend",
     "flare_days",
     "pain_risen_over_baseline",
     "read_day",
+    "reported_pain",
     "training_days",
     "trend_holds",
+    "trim_trend",
     "weekly_pain_rise",
 ]
 
@@ -129,39 +131,19 @@ _SPREADS = SymptomChange.PERIPHERALISING
 _WEEK_ON_WEEK_DAYS = 14  # this week against last week
 
 
-def extend_trend(trend: Trend, day: TrainingDay, th: Thresholds) -> Trend:
-    """The trend with one more training day (days come in date order)."""
-    first = trend.first or day.date
-    total, count = trend.early_total, trend.early_count
-    if (day.date - first).days < th.early_weeks_days.value:
-        total += sum(day.pains)
-        count += len(day.pains)
-    look_back = max(
-        _WEEK_ON_WEEK_DAYS, th.pain_trend_days.value, th.repeated_flares_window_days.value
-    )
-    keep = day.date - timedelta(days=int(look_back))
-    recent = (*(d for d in trend.recent if d.date > keep), day.digest)
-    return Trend(first, total, count, recent)
+def trim_trend(trend: Trend, th: Thresholds) -> Trend:
+    """The trend with only the digests its signals can still read: those within the longest
+    look-back of the newest one."""
+    if not trend.recent:
+        return trend
+    keep = trend.recent[-1].date - timedelta(days=_look_back(th))
+    if trend.recent[0].date > keep:
+        return trend
+    return trend._replace(recent=tuple(d for d in trend.recent if d.date > keep))
 
 
-class TrainingDay:
+class TrainingDay(NamedTuple):
     """One date's sessions and what they say, computed once per decision."""
-
-    __slots__ = (
-        "alert",
-        "calm",
-        "completed",
-        "date",
-        "flare",
-        "missed",
-        "next_day_pain",
-        "next_day_up",
-        "pain_before",
-        "pains",
-        "sessions",
-        "spread_reported",
-        "spreading",
-    )
 
     date: date
     sessions: tuple[SessionRecord, ...]
@@ -176,15 +158,24 @@ class TrainingDay:
     pain_before: int | None  # the day's lowest pain before a session
     next_day_pain: int | None  # the day's one next-morning check (the highest reported)
     pains: tuple[int, ...]  # pain before and next morning, as reported: the pain trend's data
+    digest: DayDigest  # what the trend signals keep of the day
+    latest_pain: int | None  # the last report of the day's last completed session
+    # A day that ends every green streak and holds the phase: missed or not calm.
+    breaks_streaks: bool
 
-    @property
-    def digest(self) -> DayDigest:
-        return DayDigest(self.date, self.pains, self.pain_before, self.flare or self.spreading)
 
-    @property
-    def breaks_streaks(self) -> bool:
-        """A day that ends every green streak and holds the phase: missed or not calm."""
-        return self.missed or not self.calm
+# Builds the tuples without a Python-level __new__ call: every decision reads every day.
+_tuple = tuple.__new__
+
+
+def reported_pain(session: SessionRecord | None) -> int | None:
+    """A session's last pain report: next morning, else after, else before it."""
+    if session is None:
+        return None
+    for value in (session.next_day_pain, session.pain_after, session.pain_before):
+        if value is not None:
+            return value
+    return None
 
 
 def read_day(
@@ -194,52 +185,86 @@ def read_day(
     acceptable = th.pain_acceptable_max.value
     alert_at = th.pain_alert_min.value
     too_hard = th.effort_too_hard_min.value
-    flare = alert = spreading = reported = completed = missed = False
+    flare = alert = spreading = spread_report = completed = missed = False
     before: int | None = None
     morning: int | None = None
+    latest: int | None = None
     for session in sessions:
         if session.completed:
             completed = True
+            report = reported_pain(session)
+            if report is not None:
+                latest = report
         else:
             missed = True
         if session.symptom_change is _SPREADS or session.new_numbness_or_tingling:
-            reported = True
-        for pain in (session.pain_before, session.pain_after, session.next_day_pain):
-            if pain is not None and pain >= alert_at:
+            spread_report = True
+        pain_before, pain_after, next_day = (
+            session.pain_before,
+            session.pain_after,
+            session.next_day_pain,
+        )
+        if pain_before is not None:
+            if pain_before >= alert_at:
                 alert = True
-        if session.pain_before is not None and (before is None or session.pain_before < before):
-            before = session.pain_before
-        if session.next_day_pain is not None and (
-            morning is None or session.next_day_pain > morning
-        ):
-            morning = session.next_day_pain
+            if before is None or pain_before < before:
+                before = pain_before
+        if pain_after is not None and pain_after >= alert_at:
+            alert = True
+        if next_day is not None:
+            if next_day >= alert_at:
+                alert = True
+            if morning is None or next_day > morning:
+                morning = next_day
         for result in session.exercises:
+            # The safe band ends below the acceptable one, which ends below the alert level
+            # (the thresholds' validator): one comparison clears a calm result's pain.
             during = result.pain_during
-            if during is not None:
-                if during > acceptable:
-                    flare = True
+            if during is not None and during > acceptable:
+                flare = True
                 if during >= alert_at:
                     alert = True
-            if result.pain_after is not None and result.pain_after >= alert_at:
+            after = result.pain_after
+            if after is not None and after >= alert_at:
                 alert = True
-            if result.effort is not None and result.effort >= too_hard:
+            effort = result.effort
+            if effort is not None and effort >= too_hard:
                 alert = True
             if result.symptom_change is _SPREADS:
                 spreading = True
-    spreading = spreading or reported
+    spreading = spreading or spread_report
     next_day_up = (
         morning is not None
         and morning > (baseline if before is None else before) + th.next_day_pain_rise_allowed.value
     )
     flare = flare or next_day_up
-    out = TrainingDay()
-    out.date, out.sessions = day, tuple(sessions)
-    out.completed, out.missed = completed, missed
-    out.flare, out.alert, out.spreading, out.spread_reported = flare, alert, spreading, reported
-    out.calm = not (flare or alert or spreading)
-    out.next_day_up, out.pain_before, out.next_day_pain = next_day_up, before, morning
-    out.pains = tuple(p for p in (before, morning) if p is not None)
-    return out
+    if before is None:
+        pains: tuple[int, ...] = () if morning is None else (morning,)
+    else:
+        pains = (before,) if morning is None else (before, morning)
+    digest: DayDigest = _tuple(DayDigest, (day, pains, before, flare or spreading))
+    day_read: TrainingDay = _tuple(
+        TrainingDay,
+        (
+            day,
+            tuple(sessions),
+            completed,
+            missed,
+            flare,
+            alert,
+            spreading,
+            spread_report,
+            not (flare or alert or spreading),
+            next_day_up,
+            before,
+            morning,
+            pains,
+            digest,
+            latest,
+            missed or flare or alert or spreading,
+        ),
+    )
+    return day_read
 
 
 def training_days(
@@ -294,8 +319,27 @@ class PainRise:
     against: str  # "baseline" or "first weeks"
 
 
+def _days_since(trend: Trend, since: date, today: date) -> list[DayDigest]:
+    """The trend's digests dated ``since`` to ``today``, oldest first (read from the newest
+    end, so a long run of older digests costs nothing)."""
+    out: list[DayDigest] = []
+    for day in reversed(trend.recent):
+        if day.date < since:
+            break
+        if day.date <= today:
+            out.append(day)
+    out.reverse()
+    return out
+
+
 def _mean(values: list[int]) -> float | None:
     return sum(values) / len(values) if values else None
+
+
+def _look_back(th: Thresholds) -> int:
+    return int(
+        max(_WEEK_ON_WEEK_DAYS, th.pain_trend_days.value, th.repeated_flares_window_days.value)
+    )
 
 
 def pain_risen_over_baseline(
@@ -307,7 +351,13 @@ def pain_risen_over_baseline(
     and next mornings), or the latest training day's highest report. The first weeks count
     once they are over, before this week began."""
     since = today - timedelta(days=int(th.pain_trend_days.value) - 1)
-    week = [d for d in trend.recent if since <= d.date <= today and d.pains]
+    return _pain_risen(_days_since(trend, since, today), trend, baseline, th, since)
+
+
+def _pain_risen(
+    days: Sequence[DayDigest], trend: Trend, baseline: int, th: Thresholds, since: date
+) -> PainRise | None:
+    week = [d for d in days if d.date >= since and d.pains]
     if not week:
         return None
     # The week's mean catches a slow climb; the latest day's highest report, a sharp one.
@@ -320,9 +370,12 @@ def pain_risen_over_baseline(
         and trend.first + timedelta(days=early_days) <= since
     ):
         references.append((trend.early_total / trend.early_count, "first weeks"))
+    references.sort()
+    if max(levels) < references[0][0] + 1:
+        return None  # not even one point above the lower reference: the usual day
     points = th.meaningful_change_points.value
     pct = th.meaningful_change_pct.value
-    for reference, name in sorted(references):
+    for reference, name in references:
         for recent in levels:
             rise = recent - reference
             if rise >= points or (rise >= 1 and rise >= reference * pct / 100):
@@ -332,11 +385,16 @@ def pain_risen_over_baseline(
 
 def weekly_pain_rise(trend: Trend, th: Thresholds, today: date) -> tuple[float, float] | None:
     """Average pre-session pain last week and this week, when it climbed by the threshold."""
+    since = today - timedelta(days=_WEEK_ON_WEEK_DAYS - 1)
+    return _weekly(_days_since(trend, since, today), th, today)
+
+
+def _weekly(days: Sequence[DayDigest], th: Thresholds, today: date) -> tuple[float, float] | None:
     this_week: list[int] = []
     last_week: list[int] = []
-    for day in trend.recent:
+    for day in days:
         age = (today - day.date).days
-        if 0 <= age < _WEEK_ON_WEEK_DAYS and day.pain_before is not None:
+        if age < _WEEK_ON_WEEK_DAYS and day.pain_before is not None:
             (this_week if age < 7 else last_week).append(day.pain_before)
     if not this_week or not last_week:
         return None
@@ -348,14 +406,22 @@ def weekly_pain_rise(trend: Trend, th: Thresholds, today: date) -> tuple[float, 
 def flare_days(trend: Trend, th: Thresholds, today: date) -> int:
     """Training days within ``repeated_flares_window_days`` that flared or spread symptoms."""
     since = today - timedelta(days=int(th.repeated_flares_window_days.value) - 1)
-    return sum(1 for d in trend.recent if since <= d.date <= today and d.flared)
+    return _flares(_days_since(trend, since, today), since)
+
+
+def _flares(days: Sequence[DayDigest], since: date) -> int:
+    return sum(1 for d in days if d.flared and d.date >= since)
 
 
 def trend_holds(trend: Trend, baseline: int, th: Thresholds, today: date) -> bool:
-    """The trends hold the phase today: pain risen over the baseline or the first weeks,
-    pain climbing week on week, or repeated flares."""
+    """The trends hold the phase today: repeated flares, pain climbing week on week, or pain
+    risen over the baseline or the first weeks (each as defined above, read from one pass
+    over the trend's last weeks)."""
+    days = _days_since(trend, today - timedelta(days=_look_back(th) - 1), today)
+    flare_since = today - timedelta(days=int(th.repeated_flares_window_days.value) - 1)
+    trend_since = today - timedelta(days=int(th.pain_trend_days.value) - 1)
     return (
-        pain_risen_over_baseline(trend, baseline, th, today) is not None
-        or weekly_pain_rise(trend, th, today) is not None
-        or flare_days(trend, th, today) >= th.repeated_flares_count.value
+        _flares(days, flare_since) >= th.repeated_flares_count.value
+        or _weekly(days, th, today) is not None
+        or _pain_risen(days, trend, baseline, th, trend_since) is not None
     )

@@ -224,7 +224,7 @@ def _existing_in_slot(
         recent=ctx.recent,
         today=ctx.today,
     )
-    outcome, rule_name = decide(state)
+    outcome, rule_name = decide(state, ctx.person_wide)
     reasons = list(outcome.reasons)
     noted = note_centralisation(state)
     if noted is not None:

@@ -270,12 +270,15 @@ def _set(**values: float) -> Callable[[Any], object]:
         ({"history_window_days": 28}, "history_window_days > stopped_direction_days"),
         ({"long_gap_days": 42}, "history_window_days > long_gap_days"),
         ({"volume_growth_window_days": 42}, "history_window_days > volume_growth_window_days"),
+        ({"repeated_flares_window_days": 42}, "history_window_days > repeated_flares_window_days"),
         (
             {
                 "history_window_days": 13,
                 "stopped_direction_days": 7,
                 "long_gap_days": 7,
                 "volume_growth_window_days": 7,
+                "pain_trend_days": 7,
+                "repeated_flares_window_days": 7,
             },
             "history_window_days >= 14",
         ),

@@ -385,6 +385,11 @@ def check(rec: Recommendation, expect: dict[str, Any], run: CaseRun | None = Non
                         code in {r.code for r in d.reasons},
                         f"{exercise_id} lacks reason {code} ({[r.code for r in d.reasons]})",
                     )
+                for code in spec.get("reasons_exclude", []):
+                    want(
+                        code not in {r.code for r in d.reasons},
+                        f"{exercise_id} gives reason {code} ({[r.code for r in d.reasons]})",
+                    )
                 for field, number in spec.get("dose", {}).items():
                     got = getattr(d.dose, field)
                     want(got == number, f"{exercise_id} dose {field} {got} != {number}")

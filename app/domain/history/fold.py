@@ -12,14 +12,13 @@ The trends' own state (the first weeks' pain, the last two weeks' digests) is fo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
 from typing import NamedTuple
 
 from app.domain.catalog import Catalog, ConditionProtocol, Thresholds
-from app.domain.history.view import reported_pain
 from app.domain.history.window import ordered_sessions
-from app.domain.signals import NO_TREND, TrainingDay, extend_trend, training_days, trend_holds
+from app.domain.signals import NO_TREND, TrainingDay, training_days, trend_holds, trim_trend
 from app.domain.types import Condition, HistorySummary, SessionRecord, Trend
 
 __all__ = [
@@ -76,13 +75,30 @@ def phase_for_day(
     last training day's, and no higher than it after a day that held it or while the trends
     hold it."""
     index, completed, pain, held, trend = state
+    return _planned(protocol, condition, th, index, completed, pain, held, lambda: trend, day)
+
+
+def _planned(
+    protocol: ConditionProtocol,
+    condition: Condition,
+    th: Thresholds,
+    index: int | None,
+    completed: int,
+    pain: int | None,
+    held: bool,
+    trend: Callable[[], Trend],
+    day: date,
+) -> int:
+    """``phase_for_day`` on the fold's running values; the trend is built only when a rise
+    is on offer (most days it is not, and every decision folds its whole window)."""
     if pain is None:
         pain = condition.baseline_pain
     reached = phase_reached(protocol, (day - condition.onset_date).days, completed, pain)
-    if index is None:
-        return reached
-    holding = held or trend_holds(trend, condition.baseline_pain, th, day)
-    return min(reached, index if holding else index + 1)
+    if index is None or reached <= index:
+        return reached  # no rise is on offer, so nothing needs to hold it
+    if held or trend_holds(trend(), condition.baseline_pain, th, day):
+        return index
+    return index + 1
 
 
 def fold_training_days(
@@ -100,19 +116,33 @@ def fold_training_days(
     A left fold over whole days, so folding days in pieces gives what folding them at once
     does: that is what lets a summary stand in for the sessions it folded.
     """
+    index, completed, pain, held, start = state
+    first, early_total, early_count = start.first, start.early_total, start.early_count
+    early_days = th.early_weeks_days.value
+    digests = list(start.recent)
+    early_end = first + timedelta(days=int(early_days)) if first is not None else date.max
+
+    def trend_then() -> Trend:
+        # Untrimmed: the signals read only their own windows, from the newest end.
+        return Trend(first, early_total, early_count, tuple(digests))
+
     for day in days:
-        index = phase_for_day(protocol, condition, th, state, day.date)
-        completed, pain = state.completed, state.pain
+        index = _planned(
+            protocol, condition, th, index, completed, pain, held, trend_then, day.date
+        )
         if day.completed:
             completed += 1
-            for session in day.sessions:
-                reported = reported_pain(session) if session.completed else None
-                if reported is not None:
-                    pain = reported  # the day's latest report
-        state = PhaseFold(
-            index, completed, pain, day.breaks_streaks, extend_trend(state.trend, day, th)
-        )
-    return state
+            if day.latest_pain is not None:
+                pain = day.latest_pain
+        held = day.breaks_streaks
+        if first is None:
+            first = day.date
+            early_end = first + timedelta(days=int(early_days))
+        if day.pains and day.date < early_end:
+            early_total += sum(day.pains)
+            early_count += len(day.pains)
+        digests.append(day.digest)
+    return PhaseFold(index, completed, pain, held, trim_trend(trend_then(), th))
 
 
 def summarise_history(

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from app.domain.catalog import Catalog
 from app.domain.history.window import ordered_sessions
-from app.domain.signals import TrainingDay, training_days
+from app.domain.signals import TrainingDay, reported_pain, training_days
 from app.domain.types import ExerciseResult, HistorySummary, SessionRecord, SymptomChange
 
 __all__ = ["Appearance", "HistoryView", "reported_pain"]
@@ -212,13 +212,3 @@ class HistoryView:
         if self.last_completed is None and self.summary is not None:
             return self.summary.pain
         return reported_pain(self.last_completed)
-
-
-def reported_pain(session: SessionRecord | None) -> int | None:
-    """A session's last pain report: next morning, else after, else before it."""
-    if session is None:
-        return None
-    for value in (session.next_day_pain, session.pain_after, session.pain_before):
-        if value is not None:
-            return value
-    return None

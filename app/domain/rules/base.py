@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.domain.catalog import Threshold, Thresholds
 from app.domain.signals import Signal
@@ -59,34 +59,51 @@ def rule_source(function: Callable[..., Any]) -> str:
 
 
 class Reads:
-    """The thresholds, recording each one read (and each signal relied on) since ``fresh``."""
+    """The thresholds, recording each one read (and each signal relied on) since ``fresh``.
 
-    __slots__ = ("_names", "_th")
+    Each threshold is a property of this class (installed below from ``Thresholds``' fields):
+    a property costs a fraction of a ``__getattr__`` fallback, and rules read thresholds in
+    every decision.
+    """
+
+    __slots__ = ("_th", "names")
 
     def __init__(self, th: Thresholds) -> None:
         self._th = th
-        self._names: list[str] = []
+        self.names: list[str] = []  # every threshold read since the last ``fresh``
+
+    if TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Threshold: ...
 
     def fresh(self) -> Reads:
         """Forget what was read: a new rule starts citing."""
-        self._names.clear()
+        self.names.clear()
         return self
-
-    def __getattr__(self, name: str) -> Threshold:
-        value: Threshold = getattr(self._th, name)
-        self._names.append(name)
-        return value
 
     def signal(self, *signals: Signal) -> None:
         """Record that a rule relied on signals: it cites the thresholds defining them."""
         for signal in signals:
-            self._names.extend(signal.thresholds)
+            self.names.extend(signal.thresholds)
 
     def cited(self) -> tuple[str, ...]:
         """Every threshold read so far, in the order first read."""
-        return tuple(dict.fromkeys(self._names))
+        return tuple(dict.fromkeys(self.names))
 
     @property
     def plain(self) -> Thresholds:
         """The thresholds themselves, for arithmetic that cites nothing (dose bounds)."""
         return self._th
+
+
+def _reader(name: str) -> property:
+    def read(self: Reads) -> Threshold:
+        self.names.append(name)
+        value: Threshold = getattr(self._th, name)
+        return value
+
+    return property(read, doc=f"The threshold ``{name}``, recorded as read.")
+
+
+for _name in Thresholds.model_fields:
+    setattr(Reads, _name, _reader(_name))

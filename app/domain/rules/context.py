@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from app.domain.catalog import Catalog
 from app.domain.history import HistoryView
@@ -71,6 +72,8 @@ class Context:
     last_loading_day: date | None = None
     stopped_directions: dict[str, date] = field(default_factory=dict)
     taken: set[str] = field(default_factory=set)
+    # The person-wide progression rules' outcomes, once each per decision.
+    person_wide: dict[Any, Any] = field(default_factory=dict)
     trace: list[TraceStep] = field(default_factory=list)
 
 

@@ -8,6 +8,7 @@ holding outranks progressing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -30,6 +31,7 @@ from app.domain.signals import (
 from app.domain.types import Category, Condition, Dose, PainResponse, Reason, SymptomChange
 
 __all__ = [
+    "PERSON_WIDE",
     "RULES",
     "Action",
     "ExerciseState",
@@ -379,11 +381,38 @@ def note_centralisation(s: ExerciseState) -> Reason | None:
     return reason(ReasonCode.CENTRALISING, note_centralisation)
 
 
-def decide(s: ExerciseState) -> tuple[RuleOutcome, str]:
-    """The first rule with an outcome, and its name (the last rule always decides)."""
+# Rules that read only the person's recent signals, never the exercise: their outcome is the
+# same for every exercise of a decision, so each runs once per decision (``decide``'s
+# ``once``), not once per exercise.
+PERSON_WIDE = frozenset(
+    {
+        step_back_after_long_gap,
+        hold_when_flares_repeat,
+        hold_after_session_flare,
+        hold_at_alert_level,
+        hold_when_pain_climbs_week_on_week,
+        hold_when_pain_risen_over_baseline,
+    }
+)
+
+
+def decide(
+    s: ExerciseState, once: dict[Callable[[ExerciseState], RuleOutcome | None], RuleOutcome | None]
+) -> tuple[RuleOutcome, str]:
+    """The first rule with an outcome, and its name (the last rule always decides).
+
+    ``once`` keeps the person-wide rules' outcomes for the rest of the decision."""
+    forget = s.th.names.clear  # a new rule starts citing (``Reads.fresh``, without the call)
     for progression_rule in RULES:
-        s.th.fresh()
-        outcome = progression_rule(s)
+        if progression_rule in PERSON_WIDE:
+            if progression_rule in once:
+                outcome = once[progression_rule]
+            else:
+                forget()
+                outcome = once[progression_rule] = progression_rule(s)
+        else:
+            forget()
+            outcome = progression_rule(s)
         if outcome is not None:
             return outcome, progression_rule.__name__
     raise AssertionError("progress_after_green_sessions decides when no other rule does")

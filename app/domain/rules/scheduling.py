@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from app.domain.catalog import Exercise, Slot
-from app.domain.history import HistoryView
+from app.domain.history import Appearance, HistoryView
 from app.domain.reasons import ReasonCode, reason
 from app.domain.rules.base import Reads, Stage, rule
 from app.domain.rules.context import Context
@@ -94,32 +94,46 @@ def rest_between_loading_days(exercise: Exercise, dose: Dose, ctx: Context) -> t
         day = ctx.last_loading_day
         if overuse and day is not None and (ctx.today - day).days < gap:
             return False, day + timedelta(days=gap)
-    done: list[date] = []
-    for appearance in ctx.history.appearances(exercise.id):
+    appearances = ctx.history.appearances(exercise.id)
+    last_done: date | None = None
+    for appearance in appearances:
         if appearance.session.completed and appearance.result.performed is not None:
-            if not done or appearance.session.date != done[-1]:
-                done.append(appearance.session.date)
-            if len(done) >= per_week or (ctx.today - appearance.session.date).days >= 7:
-                break
-    if done:
-        since = (ctx.today - done[0]).days
-        if since < spacing and not _early_keeps_the_promise(
-            done, since, per_week, spacing, minimum, ctx
-        ):
-            return False, done[0] + timedelta(days=spacing)
+            last_done = appearance.session.date
+            break
+    if last_done is None:
+        return True, ctx.today + timedelta(days=spacing)
+    since = (ctx.today - last_done).days
+    if since < spacing and not _early_keeps_the_promise(
+        appearances, since, per_week, spacing, minimum, ctx
+    ):
+        return False, last_done + timedelta(days=spacing)
     return True, ctx.today + timedelta(days=spacing)
 
 
 def _early_keeps_the_promise(
-    done: list[date], since: int, per_week: int, spacing: int, minimum: int, ctx: Context
+    appearances: list[Appearance],
+    since: int,
+    per_week: int,
+    spacing: int,
+    minimum: int,
+    ctx: Context,
 ) -> bool:
     """A day early is allowed when the person does not train daily (waiting out the
     spacing would skip to their next training day and lose one of the week's sessions) and
     the exercise is behind its weekly count; never below the minimum rest."""
+    if since < max(minimum, spacing - 1):
+        return False
     last = ctx.history.last_completed
-    trains_daily = last is not None and (ctx.today - last.date).days < 2
-    this_week = sum(1 for d in done if (ctx.today - d).days < 7)
-    return not trains_daily and this_week < per_week and since >= max(minimum, spacing - 1)
+    if last is not None and (ctx.today - last.date).days < 2:
+        return False  # trains daily: the spacing can be kept without losing a session
+    days_done = {
+        a.session.date
+        for a in appearances
+        if a.session.completed
+        and a.result.performed is not None
+        and (ctx.today - a.session.date).days < 7
+    }
+    return len(days_done) < per_week
 
 
 _by_priority = operator.attrgetter("slot.priority", "order")

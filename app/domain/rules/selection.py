@@ -12,11 +12,12 @@ from __future__ import annotations
 from datetime import date
 from typing import cast
 
-from app.domain.catalog import Catalog, Exercise, Slot, Thresholds
+from app.domain.catalog import STAND_IN_FAMILIES, Catalog, Exercise, Slot, Thresholds
 from app.domain.history import HistoryView
 from app.domain.reasons import ReasonCode, reason
 from app.domain.rules.base import Reads, Stage, rule
 from app.domain.rules.context import Context
+from app.domain.rules.progression import ExerciseState, green_streak
 from app.domain.signals import exercise_response
 from app.domain.types import Category, ConditionKind, DirectionalPreference, PainResponse, Reason
 
@@ -34,24 +35,6 @@ __all__ = [
     "tried_without_trouble",
     "unavailable",
 ]
-
-# Stand-ins come from the slot's own family: a stretch for a stretch, loading for loading.
-_FAMILY = {
-    Category.AEROBIC_WARM_UP: "warm_up",
-    Category.DYNAMIC_STRETCH: "mobility",
-    Category.DIRECTIONAL_MOBILITY: "mobility",
-    Category.NERVE_GLIDE: "nerve",
-    Category.STATIC_STRETCH: "stretch",
-    Category.ISOMETRIC: "loading",
-    Category.STRENGTH: "loading",
-    Category.CORE_STABILITY: "loading",
-    Category.FUNCTIONAL: "loading",
-    Category.BALANCE: "loading",
-    Category.POSTURE: "loading",
-    Category.ENDURANCE: "endurance",
-    Category.RELAXATION: "relaxation",
-    Category.HABIT: "habit",
-}
 
 
 @rule(Stage.SELECTION, "Clinical rules §6 (each condition's avoid list)")
@@ -140,7 +123,9 @@ def is_stand_in_family(candidate: Exercise, exercise: Exercise, condition: Condi
     loading), and a nerve glide stands in only for sciatica."""
     if candidate.category is Category.NERVE_GLIDE and condition is not ConditionKind.SCIATICA:
         return False
-    return _FAMILY[candidate.category] == _FAMILY[exercise.category]
+    return not STAND_IN_FAMILIES[candidate.category].isdisjoint(
+        STAND_IN_FAMILIES[exercise.category]
+    )
 
 
 def _direction_of(slot: Slot, ctx: Context) -> str | None:
@@ -281,11 +266,18 @@ def cap_level_by_phase(exercise: Exercise, slot: Slot, ctx: Context) -> Reason |
 
 
 @rule(Stage.SELECTION, "Coppieters & Butler 2008 (sliders before tensioners)")
-def sliders_before_tensioners(harder: Exercise, symptom_free: bool) -> Reason | None:
-    """A tensioner is entered only after a symptom-free green streak on its slider."""
-    if harder.symptom_free_to_enter and not symptom_free:
-        return reason(ReasonCode.SLIDERS_NOT_SYMPTOM_FREE, sliders_before_tensioners)
-    return None
+def sliders_before_tensioners(harder: Exercise, s: ExerciseState) -> Reason | None:
+    """A tensioner is entered only after a green streak on its slider with no pain at all."""
+    if not harder.symptom_free_to_enter:
+        return None
+    th = Reads(s.th.plain)
+    needed = int(th.green_sessions_to_progress.value)
+    counted, _ = green_streak(s, needed, cast(Thresholds, th))
+    if len(counted) == needed and all(
+        a.result.pain_during == 0 and not a.result.pain_after for a in counted
+    ):
+        return None
+    return reason(ReasonCode.SLIDERS_NOT_SYMPTOM_FREE, sliders_before_tensioners, th.cited())
 
 
 @rule(Stage.SELECTION, "Convention: a stand-in keeps the slot's place, not its own ladder")

@@ -11,7 +11,7 @@ from app.domain.dosing import StepUp, raise_one_variable, start_dose_for, weekly
 from app.domain.reasons import ReasonCode, reason
 from app.domain.rules.base import Reads, Stage, rule
 from app.domain.rules.context import Context
-from app.domain.rules.progression import ExerciseState, green_streak
+from app.domain.rules.progression import ExerciseState
 from app.domain.rules.selection import (
     cap_level_by_phase,
     sliders_before_tensioners,
@@ -70,39 +70,25 @@ def cap_weekly_volume_growth(s: ExerciseState, proposed: Dose) -> Reason | None:
     )
 
 
-def _symptom_free(s: ExerciseState) -> bool:
-    """The green streak had no pain at all: what a nerve tensioner asks of its sliders."""
-    needed = int(s.th.plain.green_sessions_to_progress.value)
-    counted, _ = green_streak(s, needed, s.th.plain)
-    return len(counted) == needed and all(
-        a.result.pain_during == 0 and not a.result.pain_after for a in counted
-    )
-
-
 def _harder_variant(s: ExerciseState, ctx: Context, reasons: list[Reason]) -> Exercise | None:
     """The next level up if the person may move to it; otherwise say why not and ``None``."""
     exercise = s.exercise
     harder = ctx.catalog.at_level(exercise.ladder, exercise.level + 1)
     if harder is None:
         return None
-    for why in (
-        stand_ins_keep_their_level(exercise, s.slot),
-        cap_level_by_phase(harder, s.slot, ctx),
-        sliders_before_tensioners(harder, _symptom_free(s))
-        if harder.symptom_free_to_enter
-        else None,
-        unavailable(harder, ctx),
-    ):
-        if why is not None:
-            if why.code == ReasonCode.PHASE_CEILING:
-                why = reason(
-                    ReasonCode.PHASE_CEILING,
-                    cap_level_by_phase,
-                    level=exercise.level,
-                    phase=ctx.phase.value,
-                )
-            reasons.append(why)
-            return None
+    why = stand_ins_keep_their_level(exercise, s.slot)
+    if why is None and cap_level_by_phase(harder, s.slot, ctx) is not None:
+        # The ceiling is the level the person is on: that is the one to name.
+        why = reason(
+            ReasonCode.PHASE_CEILING,
+            cap_level_by_phase,
+            level=exercise.level,
+            phase=ctx.phase.value,
+        )
+    why = why or sliders_before_tensioners(harder, s) or unavailable(harder, ctx)
+    if why is not None:
+        reasons.append(why)
+        return None
     return harder
 
 
