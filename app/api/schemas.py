@@ -417,7 +417,10 @@ class RecommendationOut(_Response):
     removed: list[ExerciseDecisionOut] = Field(description="Left out today, with reasons.")
     total_minutes: float
     referral: ReferralOut | None
-    status_reasons: list[ReasonOut] = Field(description="Why the status is refer or rest.")
+    status_reasons: list[ReasonOut] = Field(
+        description="Why the status is refer or rest; with ok, why a clinician is asked for "
+        "before anything new is added (repeated flares)."
+    )
     avoid: list[AvoidItemOut]
     safety_notes: list[str]
     clinician_review: ClinicianReviewOut

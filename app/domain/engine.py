@@ -20,7 +20,6 @@ from datetime import date
 
 from app.domain.catalog import Catalog, ConditionProtocol
 from app.domain.history import HistoryView, split_history, summarise_history
-from app.domain.reasons import ReasonCode, reason
 from app.domain.rules.base import Reads
 from app.domain.rules.context import Context, Recent, read_recent
 from app.domain.rules.programme import (
@@ -59,6 +58,7 @@ from app.domain.types import (
     MaintenancePlan,
     Phase,
     Profile,
+    Reason,
     Recommendation,
     RecommendationStatus,
     Section,
@@ -204,13 +204,21 @@ def next_session(
         condition=condition,
         catalog=catalog,
         today=today,
-        last_day=recent.last_day,
+        last_days=recent.last_days,
         pain_rise=recent.pain_rise,
         flare_days=recent.flare_days,
         position=position,
         latest_pain=view.latest_pain(),
     )
     ctx.repeated_flares = review_repeated_flares(facts, Reads(catalog.thresholds))
+    ctx.unsettled = (
+        recent.flared
+        or recent.alert
+        or ctx.repeated_flares is not None
+        or recent.pain_rise is not None
+        or recent.weekly_pain_rise is not None
+        or bool(ctx.stopped_directions)
+    )
     trace.append(
         TraceStep(
             "follow_directional_preference",
@@ -236,8 +244,10 @@ def next_session(
 
     # 5. Lay out what is due in the minutes available.
     trained_today = view.last_completed is not None and view.last_completed.date == today
-    kept, dropped = fit_to_minutes_available([p for p in live if p.due], profile.minutes_available)
-    removed = _removed(picks, dropped, view, ctx)
+    kept, dropped, timed_out = fit_to_minutes_available(
+        [p for p in live if p.due], profile.minutes_available
+    )
+    removed = _removed(picks, dropped, timed_out, view, ctx)
 
     # 6. Explain.
     review = review_reasons(facts)
@@ -251,7 +261,7 @@ def next_session(
     substantive = any(
         p.exercise is not None and p.exercise.category not in ACCOMPANYING for p in kept
     )
-    rest = schedule_rest_days(ctx, schedule, trained_today, substantive)
+    rest = schedule_rest_days(schedule, trained_today, substantive)
     if rest is not None:
         trace.append(TraceStep("schedule_rest_days", "session", "rest", rest.code))
         return Recommendation(
@@ -259,7 +269,8 @@ def next_session(
             condition=condition.kind,
             today=today,
             ruleset_version=version,
-            status_reasons=(rest, *status_reasons),
+            # Repeated flares come first: they, not the calendar, are why nothing is due.
+            status_reasons=(*status_reasons, rest),
             avoid=avoid,
             safety_notes=safety_notes,
             clinician_review=clinician_review,
@@ -267,7 +278,7 @@ def next_session(
             programme=position,
             schedule=schedule,
             trace=tuple(trace),
-            summary=rest.message,
+            summary=(status_reasons or (rest,))[0].message,
         )
 
     decisions = tuple(p.decision for p in lay_out_session(kept))
@@ -318,7 +329,7 @@ def next_session(
 
 
 def _removed(
-    picks: list[Pick], dropped: list[Pick], view: HistoryView, ctx: Context
+    picks: list[Pick], dropped: list[Pick], why: Reason, view: HistoryView, ctx: Context
 ) -> tuple[ExerciseDecision, ...]:
     """What is left out today: slots with no option, exercises the phase no longer has,
     and what did not fit the minutes."""
@@ -331,17 +342,12 @@ def _removed(
     gone = build_session_from_phase(ctx.phase)
     left = [
         left_out(catalog.by_id[i], [gone], ctx)
-        for i in dict.fromkeys(view.ids_in(view.last))
+        for i in dict.fromkeys(
+            r.exercise_id for day in view.days[-1:] for s in day.sessions for r in s.exercises
+        )
         if i not in accounted and i in catalog.by_id
     ]
-    minutes = ctx.profile.minutes_available
     timed_out = [
-        left_out(
-            catalog.by_id[p.decision.exercise_id],
-            [reason(ReasonCode.LEFT_OUT_FOR_TIME, fit_to_minutes_available, minutes=minutes)],
-            ctx,
-            p.slot,
-        )
-        for p in dropped
+        left_out(catalog.by_id[p.decision.exercise_id], [why], ctx, p.slot) for p in dropped
     ]
     return tuple(unavailable + left + timed_out)

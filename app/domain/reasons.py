@@ -152,12 +152,13 @@ MESSAGES: dict[ReasonCode, str] = {
     ),
     ReasonCode.CENTRALISING: "Leg symptoms moved towards the spine: a good sign; keep going.",
     ReasonCode.PAIN_ABOVE_BASELINE: (
-        "Pain has averaged {recent}/10 this week against {reference}/10 at the {against}: "
-        "nothing is made harder and the phase holds until a clinician has looked at it."
+        "Pain {measure} {recent}/10, against {reference}/10 at the {against}: nothing is made "
+        "harder and the phase holds while it stays this high; a clinician should look at it."
     ),
     ReasonCode.REPEATED_FLARES: (
         "Symptoms flared on {count} days in the last {days} days: nothing new is added and "
-        "nothing is made harder until a clinician has reviewed the plan."
+        "nothing is made harder while flares are this frequent; a clinician should review "
+        "the plan."
     ),
     ReasonCode.NOT_YET_CAPABLE: (
         "The {phase} phase waits until {ladder} reaches level {level} (now level {current})."
@@ -177,8 +178,7 @@ MESSAGES: dict[ReasonCode, str] = {
     ReasonCode.AVOID_FOR_CONDITION: "{name} is avoided for {condition}: {note}",
     ReasonCode.BACK_TO_LADDER: "Back to the programme's own exercise for this slot: {name}.",
     ReasonCode.DIRECTION_STOPPED: (
-        "Movements that {direction} the spine spread your symptoms on {date}; they stay out "
-        "for {days} days."
+        "Movements into {direction} spread your symptoms on {date}; they stay out for {days} days."
     ),
     ReasonCode.STAND_IN_HOLDS_LEVEL: (
         "It stands in for the {slot} exercise, so it keeps its level until that one returns."

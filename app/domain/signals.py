@@ -33,12 +33,14 @@ __all__ = [
     "CALM",
     "FLARE",
     "GREEN",
+    "NEXT_DAY_UP",
     "NO_TREND",
     "PAIN_RISEN",
     "REPEATED_FLARES",
     "SIGNALS",
     "SPREADING",
     "TRAINING_DAY",
+    "WEEKLY_RISE",
     "DayDigest",
     "PainRise",
     "Signal",
@@ -71,14 +73,24 @@ TRAINING_DAY = Signal(
 )
 FLARE = Signal(
     "flare",
-    "Pain during an exercise above the acceptable band, or next-morning pain above the "
-    "pain before the day's session.",
+    "Pain during an exercise or after the session above the acceptable band, or "
+    "next-morning pain above the pain before the day's session.",
     ("pain_acceptable_max", "next_day_pain_rise_allowed"),
 )
 ALERT = Signal(
     "alert",
     "Pain at the alert level at any point of the day, or effort at the too-hard level.",
     ("pain_alert_min", "effort_too_hard_min"),
+)
+NEXT_DAY_UP = Signal(
+    "next_day_pain_up",
+    "Next-morning pain above the pain before the day's session.",
+    ("next_day_pain_rise_allowed",),
+)
+WEEKLY_RISE = Signal(
+    "weekly_pain_rise",
+    "Average pain before sessions this week above last week's by the threshold.",
+    ("weekly_pain_rise_points",),
 )
 SPREADING = Signal(
     "spreading",
@@ -91,8 +103,8 @@ CALM = Signal(
 )
 GREEN = Signal(
     "green",
-    "An exercise done with pain during and after in the safe band, on a calm day whose "
-    "next-morning pain was reported.",
+    "An exercise done with pain during and after it, and after the session, in the safe "
+    "band, on a calm day whose next-morning pain was reported.",
     ("pain_safe_max", *CALM.thresholds),
 )
 ACCEPTABLE = Signal(
@@ -113,6 +125,7 @@ REPEATED_FLARES = Signal(
 )
 SIGNALS = (
     TRAINING_DAY,
+    NEXT_DAY_UP,
     FLARE,
     ALERT,
     SPREADING,
@@ -120,6 +133,7 @@ SIGNALS = (
     GREEN,
     ACCEPTABLE,
     PAIN_RISEN,
+    WEEKLY_RISE,
     REPEATED_FLARES,
 )
 
@@ -157,6 +171,7 @@ class TrainingDay(NamedTuple):
     next_day_up: bool
     pain_before: int | None  # the day's lowest pain before a session
     next_day_pain: int | None  # the day's one next-morning check (the highest reported)
+    pain_after: int | None  # the highest pain reported after a session of the day
     pains: tuple[int, ...]  # pain before and next morning, as reported: the pain trend's data
     digest: DayDigest  # what the trend signals keep of the day
     latest_pain: int | None  # the last report of the day's last completed session
@@ -189,6 +204,7 @@ def read_day(
     before: int | None = None
     morning: int | None = None
     latest: int | None = None
+    after_max: int | None = None
     for session in sessions:
         if session.completed:
             completed = True
@@ -209,8 +225,13 @@ def read_day(
                 alert = True
             if before is None or pain_before < before:
                 before = pain_before
-        if pain_after is not None and pain_after >= alert_at:
-            alert = True
+        if pain_after is not None:
+            if pain_after > acceptable:
+                flare = True
+                if pain_after >= alert_at:
+                    alert = True
+            if after_max is None or pain_after > after_max:
+                after_max = pain_after
         if next_day is not None:
             if next_day >= alert_at:
                 alert = True
@@ -258,6 +279,7 @@ def read_day(
             next_day_up,
             before,
             morning,
+            after_max,
             pains,
             digest,
             latest,
@@ -290,7 +312,7 @@ def exercise_response(
 
     Spreading with this exercise, or reported for the session, outranks a flare; a flare is
     pain during above the acceptable band or the day's next-morning pain up. Green needs pain
-    during and after in the safe band on a calm day.
+    during and after the exercise, and after the session, in the safe band on a calm day.
     """
     if result.symptom_change is _SPREADS or day.spread_reported:
         return PainResponse.PERIPHERALISING
@@ -305,7 +327,13 @@ def exercise_response(
         return None
     safe = th.pain_safe_max.value
     after = result.pain_after
-    if during <= safe and (after is None or after <= safe) and day.calm:
+    session_after = day.pain_after
+    if (
+        during <= safe
+        and (after is None or after <= safe)
+        and (session_after is None or session_after <= safe)
+        and day.calm
+    ):
         return PainResponse.GREEN
     return PainResponse.ACCEPTABLE
 
@@ -317,6 +345,7 @@ class PainRise:
     recent: float
     reference: float
     against: str  # "baseline" or "first weeks"
+    measure: str  # "averaged this week" or "reached on the latest day"
 
 
 def _days_since(trend: Trend, since: date, today: date) -> list[DayDigest]:
@@ -345,11 +374,11 @@ def _look_back(th: Thresholds) -> int:
 def pain_risen_over_baseline(
     trend: Trend, baseline: int, th: Thresholds, today: date
 ) -> PainRise | None:
-    """Pain risen by the clinically important change (Ostelo 2008; Farrar 2001: 2 points, or
-    30 % and at least one point) above the baseline or above the programme's first
-    ``early_weeks_days``: the mean over the last ``pain_trend_days`` (pain before sessions
-    and next mornings), or the latest training day's highest report. The first weeks count
-    once they are over, before this week began."""
+    """Pain risen by the clinically important change (Ostelo 2008; Farrar 2001) above the
+    baseline or above the programme's first ``early_weeks_days``: the mean over the last
+    ``pain_trend_days`` (pain before sessions and next mornings) by 2 points, or by 30 % and
+    at least one point; or the latest training day's highest report by the full 2 points.
+    The first weeks count once they are over, before this week began."""
     since = today - timedelta(days=int(th.pain_trend_days.value) - 1)
     return _pain_risen(_days_since(trend, since, today), trend, baseline, th, since)
 
@@ -360,8 +389,12 @@ def _pain_risen(
     week = [d for d in days if d.date >= since and d.pains]
     if not week:
         return None
-    # The week's mean catches a slow climb; the latest day's highest report, a sharp one.
-    levels = [_mean([p for d in week for p in d.pains]) or 0.0, float(max(week[-1].pains))]
+    # The week's mean catches a slow climb; the latest day's highest report, a sharp one,
+    # which alone is within a single reading's error unless it rose by the full points.
+    levels = [
+        (_mean([p for d in week for p in d.pains]) or 0.0, "averaged this week", True),
+        (float(max(week[-1].pains)), "reached on the latest day", False),
+    ]
     references = [(float(baseline), "baseline")]
     early_days = int(th.early_weeks_days.value)
     if (
@@ -371,15 +404,15 @@ def _pain_risen(
     ):
         references.append((trend.early_total / trend.early_count, "first weeks"))
     references.sort()
-    if max(levels) < references[0][0] + 1:
+    if max(level for level, _, _ in levels) < references[0][0] + 1:
         return None  # not even one point above the lower reference: the usual day
     points = th.meaningful_change_points.value
     pct = th.meaningful_change_pct.value
     for reference, name in references:
-        for recent in levels:
+        for recent, measure, by_percent in levels:
             rise = recent - reference
-            if rise >= points or (rise >= 1 and rise >= reference * pct / 100):
-                return PainRise(round(recent, 1), round(reference, 1), name)
+            if rise >= points or (by_percent and rise >= 1 and rise >= reference * pct / 100):
+                return PainRise(round(recent, 1), round(reference, 1), name, measure)
     return None
 
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 from app.domain.catalog import Exercise, Slot
 from app.domain.dosing import bounds_for, clamp_dose, estimated_seconds, start_dose_for
 from app.domain.history import Appearance
-from app.domain.reasons import ReasonCode, reason
+from app.domain.reasons import ReasonCode
 from app.domain.rules.base import Reads
 from app.domain.rules.context import Context
 from app.domain.rules.easing import ease_down, step_back_one_level, stop_the_direction
@@ -178,12 +178,7 @@ def _new_in_slot(slot: Slot, ctx: Context) -> tuple[ExerciseDecision, Exercise |
     if chosen is None:
         return left_out(target, why, ctx, slot), None
     if chosen is not target:
-        started = reason(
-            ReasonCode.NEW_IN_PROGRAMME,
-            start_by_ability,
-            level=chosen.level,
-            ladder=chosen.ladder.replace("-", " "),
-        )
+        _, started = start_by_ability(slot, ctx, chosen)
     reasons = [started, *why]
     ctx.trace.append(_started(chosen.id, chosen.level))
     if slot.when_directional:
@@ -253,26 +248,25 @@ def _existing_in_slot(
 
     if exercise.ladder != slot.ladder:
         # A stand-in from another ladder: go back to the slot's own ladder when it is time.
-        calm = outcome.action in (Action.HOLD, Action.PROGRESS) and not (
-            ctx.recent.flared or ctx.recent.alert
-        )
+        calm = outcome.action in (Action.HOLD, Action.PROGRESS) and not ctx.unsettled
         ready = outcome.action is Action.PROGRESS
-        home = return_to_the_slot_ladder(slot, ctx, ready=ready) if calm else None
-        if home is not None and home is not chosen:
+        back = return_to_the_slot_ladder(slot, ctx, ready=ready) if calm else None
+        if back is not None and back[0] is not chosen:
+            home = back[0]
             reasons = _for_another_exercise(reasons)
             stand_in_blocked = unavailable(chosen, ctx)
             if stand_in_blocked is not None:
                 reasons.append(stand_in_blocked)
-            reasons.append(
-                reason(ReasonCode.BACK_TO_LADDER, return_to_the_slot_ladder, name=home.name)
-            )
+            reasons.append(back[1])
             decision = _decision(
                 home, _dose_for(home, ctx), Change.SUBSTITUTED, reasons, ctx, latest, slot
             )
             return decision, home
 
-    easing = outcome.action in _EASING
-    fitted, why = fit_to_person(chosen, ctx, slot, tried_only=easing)
+    # Nothing untried comes in while easing, or while symptoms are not settled.
+    fitted, why = fit_to_person(
+        chosen, ctx, slot, tried_only=outcome.action in _EASING or ctx.unsettled
+    )
     if fitted is None:
         return _decision(exercise, None, Change.REMOVED, [*reasons, *why], ctx, latest, slot), None
     if fitted is not chosen:
@@ -318,8 +312,10 @@ def decide_slot(slot: Slot, order: int, ctx: Context, th: Reads) -> Pick:
     if exercise.id in ctx.taken:
         # Its only option is already another slot's exercise: the slot sits out today. Name
         # the slot's own exercise, and keep the reasons that led here.
+        # Named by the slot's own exercise, with only the reason that holds for it: the
+        # judged exercise's reasons are about another exercise.
         own = catalog.at_level(slot.ladder, min(slot.start[ctx.profile.ability], slot.max_level))
-        why = [*decision.reasons, *filter(None, [one_exercise_per_slot(taken=True)])]
+        why = [r for r in [one_exercise_per_slot(taken=True)] if r is not None]
         pick.decision = _decision(own or exercise, None, Change.REMOVED, why, ctx, latest, slot)
         pick.exercise = None
         return pick

@@ -34,10 +34,18 @@ def outputs_digest(catalog: Catalog) -> str:
 
 def main() -> None:
     catalog = default_catalog()
+    digest = outputs_digest(catalog)
+    if PIN.exists():
+        pinned = json.loads(PIN.read_text(encoding="utf-8"))
+        if pinned["rules_version"] == catalog.rules_version and pinned["outputs_digest"] != digest:
+            raise SystemExit(
+                f"the scenario outputs changed under rules_version {catalog.rules_version}: "
+                "bump rules_version in app/catalog/data/thresholds.yaml first"
+            )
     pin = {
         "rules_version": catalog.rules_version,
         "ruleset_version": catalog.ruleset_version,
-        "outputs_digest": outputs_digest(catalog),
+        "outputs_digest": digest,
     }
     PIN.write_text(json.dumps(pin, indent=2) + "\n", encoding="utf-8")
     print(f"pinned {pin['ruleset_version']}: {pin['outputs_digest'][:16]}")  # noqa: T201

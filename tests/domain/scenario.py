@@ -285,6 +285,8 @@ def check(rec: Recommendation, expect: dict[str, Any], run: CaseRun | None = Non
       (exercises come in session order);
     - ``phase_not: phase``, ``phase_at_most: phase``; ``min_minutes: n``;
     - ``exercises: {id: {has_cautions: true}}``: the exercise carries cautions;
+      ``exercises: {id: {reasons_exclude: [...]}}``: codes it must not carry;
+    - ``summary_starts: text``: the recommendation's summary begins with it;
     - ``progressions_keep_work: true``: a same-exercise step labelled progressed never lowers
       total reps (sets * reps) or time under tension (sets * reps * hold, sets * hold, or
       sets * duration) unless the load rose;
@@ -400,6 +402,8 @@ def check(rec: Recommendation, expect: dict[str, Any], run: CaseRun | None = Non
                         bool(d.cautions) == spec["has_cautions"],
                         f"{exercise_id} cautions {list(d.cautions)}",
                     )
+        elif key == "summary_starts":
+            want(rec.summary.startswith(value), f"summary {rec.summary!r} does not start {value!r}")
         elif key == "status_reasons_include":
             got = {r.code for r in rec.status_reasons}
             for code in value:

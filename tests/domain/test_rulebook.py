@@ -16,7 +16,6 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -73,6 +72,8 @@ _STACK: list[_Frame] = []
 @dataclass
 class Watch:
     ran: set[str] = field(default_factory=set)
+    # Every reason seen coming out of its own rule's frame: (rule, code, message).
+    made: set[tuple[str, str, str]] = field(default_factory=set)
     cited: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     wrong: list[str] = field(default_factory=list)
     recommendations: list[Recommendation] = field(default_factory=list)
@@ -119,6 +120,7 @@ def _profile(watch: Watch) -> Any:
                     made += [r for r in _reasons_in(value) if r.rule == rule]
             allowed = top.read | _signal_thresholds(set(code.co_names))
             for r in made:
+                watch.made.add((r.rule, r.code, r.message))
                 cited = set(r.thresholds)
                 watch.cited[rule] |= cited
                 if not top.read <= cited or not cited <= allowed:
@@ -187,6 +189,14 @@ def test_every_listed_rule_acts_in_some_scenario(watch: Watch) -> None:
 
 def test_every_reason_cites_exactly_the_thresholds_its_rule_read(watch: Watch) -> None:
     assert not watch.wrong, "\n".join(sorted(set(watch.wrong)))
+    # Every reason a person sees was made by its own rule, so the check above saw it.
+    outside = {
+        (r.rule, r.code)
+        for rec in watch.recommendations
+        for r in _all_reasons(rec)
+        if (r.rule, r.code, r.message) not in watch.made
+    }
+    assert not outside, f"reasons made outside their rule: {sorted(outside)}"
     # Not vacuous: the rules that compare against numbers did cite them.
     assert "pain_acceptable_max" in watch.cited["regress_on_pain_flare"]
     assert "green_sessions_to_progress" in watch.cited["progress_after_green_sessions"]
@@ -200,4 +210,3 @@ def test_the_profiler_sees_reads(watch: Watch) -> None:
     """The spy is wired in: without it every citation check above would pass vacuously."""
     assert watch.cited, "no reason was made under the profiler"
     assert any(watch.cited.values())
-    assert Path(__file__).name  # keeps the module importable by name in reports

@@ -59,6 +59,7 @@ class HistoryView:
         "last",
         "last_completed",
         "sessions",
+        "spread_without_exercises",
         "spreading",
         "summary",
     )
@@ -84,6 +85,9 @@ class HistoryView:
         # Results that spread symptoms, or sat in a session that reported spreading or new
         # numbness: newest first. Usually empty, so looking for stopped directions is cheap.
         self.spreading: list[Appearance] = []
+        # Sessions reporting spreading or new numbness with no exercise logged (often not
+        # completed), newest first: the directions of the training before them stop.
+        self.spread_without_exercises: list[SessionRecord] = []
         # Training days, oldest first: every streak, count and check reads these.
         self.days = training_days(self.sessions, catalog.thresholds, baseline)
         self._day_of = {day.date: day for day in self.days}
@@ -98,6 +102,8 @@ class HistoryView:
             session_spread = (
                 session.symptom_change is _SPREADING or session.new_numbness_or_tingling
             )
+            if session_spread and not session.exercises:
+                self.spread_without_exercises.append(session)
             for result in session.exercises:
                 seen = by_exercise.get(result.exercise_id)
                 appearance: Appearance = _appearance(Appearance, (session, result))
@@ -165,6 +171,15 @@ class HistoryView:
         included: the day is judged whole)."""
         last = self.last_completed
         return None if last is None else self._day_of[last.date]
+
+    def days_since_last_completed_day(self) -> tuple[TrainingDay, ...]:
+        """The last completed training day and every day logged after it (sessions logged
+        as not completed still report pain, numbness and spreading), oldest first; every
+        day when none was completed."""
+        last = self.last_completed
+        if last is None:
+            return self.days
+        return tuple(d for d in self.days if d.date >= last.date)
 
     def latest_in_slot(
         self, slot: str, family: tuple[str, ...], other_ladders: frozenset[str]

@@ -36,6 +36,8 @@ class Recent:
     """What the recent training days say about the whole person, computed once."""
 
     last_day: TrainingDay | None  # the day of the latest completed session
+    # That day and every day logged after it: what the last training said, missed logs too.
+    last_days: tuple[TrainingDay, ...]
     days_since_last: int | None
     last_missed: bool  # a session missed on or after the last completed one
     weekly_pain_rise: tuple[float, float] | None  # (last week, this week) when rising
@@ -44,13 +46,18 @@ class Recent:
 
     @property
     def flared(self) -> bool:
-        """The last training day flared or spread symptoms."""
-        day = self.last_day
-        return day is not None and (day.flare or day.spreading)
+        """The last training day, or a log after it, flared or spread symptoms."""
+        return any(d.flare or d.spreading for d in self.last_days)
 
     @property
     def alert(self) -> bool:
-        return self.last_day is not None and self.last_day.alert
+        """The last training day, or a log after it, reached an alert level."""
+        return any(d.alert for d in self.last_days)
+
+    @property
+    def spread_reported(self) -> bool:
+        """A session-level report of spreading or new numbness since the last training."""
+        return any(d.spread_reported for d in self.last_days)
 
 
 @dataclass(slots=True)
@@ -69,6 +76,9 @@ class Context:
     stretch_hold_reason: Reason | None  # what every static stretch adds (older adults)
     th: Reads
     repeated_flares: Reason | None = None  # set: nothing new is added today
+    # Symptoms are not settled (a flare, an alert, spreading, a stopped direction, repeated
+    # flares, pain risen or climbing): no untried exercise comes in, no stand-in goes home.
+    unsettled: bool = False
     last_loading_day: date | None = None
     stopped_directions: dict[str, date] = field(default_factory=dict)
     taken: set[str] = field(default_factory=set)
@@ -83,6 +93,7 @@ def read_recent(history: HistoryView, condition: Condition, trend: Trend, today:
     th = history.catalog.thresholds
     return Recent(
         last_day=history.last_day(),
+        last_days=history.days_since_last_completed_day(),
         days_since_last=history.days_since_last_completed(today),
         last_missed=history.missed_since_last_completed(),
         weekly_pain_rise=weekly_pain_rise(trend, th, today),

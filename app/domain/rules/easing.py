@@ -99,14 +99,19 @@ def step_back_one_level(s: ExerciseState, ctx: Context, reasons: list[Reason]) -
 @rule(Stage.EASING, "Hebert 2011; May 2018 (stop the direction; neutral work instead)")
 def stop_the_direction(s: ExerciseState, ctx: Context, reasons: list[Reason]) -> Step:
     """The movement stops: a spine-neutral easier level of the same ladder (a gentler nerve
-    slider), else a neutral stand-in already done without trouble, else leave it out."""
+    slider), else a neutral stand-in already done without trouble, else leave it out (a
+    warm-up stays at its gentlest; the spreading has already asked for a clinician)."""
     lower = _lower_level(s.exercise, ctx, neutral=True)
     if lower is not None:
         return lower, _start(lower, ctx), Change.REGRESSED
     swap, why = fit_to_person(
         s.exercise, ctx, s.slot, swap_only=True, neutral_only=True, tried_only=True
     )
+    if swap is not None:
+        reasons.extend(why)
+        return swap, _start(swap, ctx), Change.SUBSTITUTED
+    kept = keep_a_warm_up(s, ctx, reasons)  # the spreading already asks for a clinician
+    if kept is not None:
+        return kept
     reasons.extend(why)
-    if swap is None:
-        return None, None, Change.REMOVED
-    return swap, _start(swap, ctx), Change.SUBSTITUTED
+    return None, None, Change.REMOVED

@@ -23,9 +23,11 @@ from app.domain.signals import (
     ALERT,
     FLARE,
     GREEN,
+    NEXT_DAY_UP,
     PAIN_RISEN,
     REPEATED_FLARES,
     SPREADING,
+    WEEKLY_RISE,
     exercise_response,
 )
 from app.domain.types import Category, Condition, Dose, PainResponse, Reason, SymptomChange
@@ -93,16 +95,22 @@ def stop_direction_on_peripheralisation(s: ExerciseState) -> RuleOutcome | None:
     latest = s.latest
     own = latest.result.symptom_change is SymptomChange.PERIPHERALISING
     session = latest.session
-    session_wide = (
+    reported = (
         session.symptom_change is SymptomChange.PERIPHERALISING or session.new_numbness_or_tingling
-    ) and (s.exercise.spinal_direction != "neutral" or s.exercise.category is Category.NERVE_GLIDE)
+    )
+    # A report in a later log (one not completed, or naming no exercise) counts as well.
+    session_wide = (reported or s.recent.spread_reported) and (
+        s.exercise.spinal_direction != "neutral" or s.exercise.category is Category.NERVE_GLIDE
+    )
     if not (own or session_wide):
         return None
     s.th.signal(SPREADING)
+    numbness = session.new_numbness_or_tingling or (
+        not reported
+        and any(x.new_numbness_or_tingling for d in s.recent.last_days for x in d.sessions)
+    )
     code = (
-        ReasonCode.PERIPHERALISATION
-        if own or not session.new_numbness_or_tingling
-        else ReasonCode.NEW_NUMBNESS_OR_TINGLING
+        ReasonCode.PERIPHERALISATION if own or not numbness else ReasonCode.NEW_NUMBNESS_OR_TINGLING
     )
     return RuleOutcome(
         Action.STOP_DIRECTION, (reason(code, stop_direction_on_peripheralisation, s.th.cited()),)
@@ -148,7 +156,7 @@ def reduce_load_when_next_day_pain_up(s: ExerciseState) -> RuleOutcome | None:
     day = s.history.day_of(s.latest.session)
     if not day.next_day_up:
         return None
-    s.th.next_day_pain_rise_allowed  # noqa: B018 - read by the day's signal; cited here
+    s.th.signal(NEXT_DAY_UP)
     before = day.pain_before if day.pain_before is not None else s.condition.baseline_pain
     why = reason(
         ReasonCode.NEXT_DAY_PAIN_UP,
@@ -233,6 +241,7 @@ def hold_when_pain_risen_over_baseline(s: ExerciseState) -> RuleOutcome | None:
         recent=rise.recent,
         reference=rise.reference,
         against=rise.against,
+        measure=rise.measure,
     )
     return RuleOutcome(Action.HOLD, (why,))
 
@@ -243,7 +252,7 @@ def hold_when_pain_climbs_week_on_week(s: ExerciseState) -> RuleOutcome | None:
     rise = s.recent.weekly_pain_rise
     if rise is None:
         return None
-    s.th.weekly_pain_rise_points  # noqa: B018 - read when the rise was measured; cited here
+    s.th.signal(WEEKLY_RISE)
     why = reason(
         ReasonCode.WEEKLY_PAIN_RISING,
         hold_when_pain_climbs_week_on_week,
@@ -290,6 +299,8 @@ def green_streak(
             if day.breaks_streaks:
                 break
             continue
+        if day.missed:
+            return counted, None  # a missed log that day ends the streak whatever else went well
         for appearance in on_day:
             result = appearance.result
             if dose_key(result.prescribed) != key or not appearance.performed_as_prescribed:

@@ -21,6 +21,7 @@ from app.domain.types import (
     ProgrammePosition,
     Reason,
     RedFlag,
+    SessionRecord,
     SymptomChange,
 )
 
@@ -35,7 +36,7 @@ class ReviewFacts:
     condition: Condition
     catalog: Catalog
     today: date
-    last_day: TrainingDay | None
+    last_days: tuple[TrainingDay, ...]  # the last training day and any log after it
     pain_rise: PainRise | None
     flare_days: int
     position: ProgrammePosition | None
@@ -75,9 +76,13 @@ def review_profile(f: ReviewFacts, th: Reads) -> Reason | None:  # noqa: ARG001
     return None
 
 
-def _day_pains(day: TrainingDay) -> list[int]:
+def _sessions(f: ReviewFacts) -> list[SessionRecord]:
+    return [s for day in f.last_days for s in day.sessions]
+
+
+def _day_pains(f: ReviewFacts) -> list[int]:
     pains: list[int] = []
-    for session in day.sessions:
+    for session in _sessions(f):
         for pain in (session.pain_before, session.pain_after, session.next_day_pain):
             if pain is not None:
                 pains.append(pain)
@@ -90,10 +95,8 @@ def _day_pains(day: TrainingDay) -> list[int]:
 
 @rule(Stage.REVIEW, "Commercial alert conventions (OktaHealth pain >= 7; PhysiApp)")
 def review_pain_alert(f: ReviewFacts, th: Reads) -> Reason | None:
-    """Pain at the alert level at any point of the last training day."""
-    if f.last_day is None:
-        return None
-    pains = _day_pains(f.last_day)
+    """Pain at the alert level at any point of the last training day (or a log after it)."""
+    pains = _day_pains(f)
     limit = th.pain_alert_min.value
     if not pains or max(pains) < limit:
         return None
@@ -105,9 +108,7 @@ def review_pain_alert(f: ReviewFacts, th: Reads) -> Reason | None:
 @rule(Stage.REVIEW, "OktaHealth clinician alert convention (effort >= 9)")
 def review_effort_alert(f: ReviewFacts, th: Reads) -> Reason | None:
     """Effort at the too-hard level in any exercise of the last training day."""
-    if f.last_day is None:
-        return None
-    efforts = [r.effort for s in f.last_day.sessions for r in s.exercises if r.effort is not None]
+    efforts = [r.effort for s in _sessions(f) for r in s.exercises if r.effort is not None]
     limit = th.effort_too_hard_min.value
     if not efforts or max(efforts) < limit:
         return None
@@ -122,20 +123,19 @@ def review_effort_alert(f: ReviewFacts, th: Reads) -> Reason | None:
 
 @rule(Stage.REVIEW, "Clinical rules §1 step 2 (new numbness or tingling is a yellow signal)")
 def review_new_numbness(f: ReviewFacts, th: Reads) -> Reason | None:  # noqa: ARG001
-    """New numbness or tingling reported on the last training day."""
-    if f.last_day is None or not any(s.new_numbness_or_tingling for s in f.last_day.sessions):
+    """New numbness or tingling reported on the last training day (or a log after it)."""
+    if not any(s.new_numbness_or_tingling for s in _sessions(f)):
         return None
     return reason(ReasonCode.NEW_NUMBNESS_OR_TINGLING, review_new_numbness)
 
 
 @rule(Stage.REVIEW, "Hebert 2011; May 2018 (peripheralisation: stop that direction, review)")
 def review_peripheralisation(f: ReviewFacts, th: Reads) -> Reason | None:  # noqa: ARG001
-    """Symptoms spreading down the leg on the last training day."""
-    day = f.last_day
-    if day is None or not any(
+    """Symptoms spreading down the leg on the last training day (or a log after it)."""
+    if not any(
         s.symptom_change is SymptomChange.PERIPHERALISING
         or any(r.symptom_change is SymptomChange.PERIPHERALISING for r in s.exercises)
-        for s in day.sessions
+        for s in _sessions(f)
     ):
         return None
     return reason(ReasonCode.PERIPHERALISATION, review_peripheralisation)
@@ -155,6 +155,7 @@ def review_pain_above_baseline(f: ReviewFacts, th: Reads) -> Reason | None:
         recent=rise.recent,
         reference=rise.reference,
         against=rise.against,
+        measure=rise.measure,
     )
 
 

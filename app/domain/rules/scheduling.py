@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from app.domain.catalog import Exercise, Slot
 from app.domain.history import Appearance, HistoryView
 from app.domain.reasons import ReasonCode, reason
-from app.domain.rules.base import Reads, Stage, rule
+from app.domain.rules.base import Stage, rule
 from app.domain.rules.context import Context
 from app.domain.types import (
     Category,
@@ -140,8 +140,11 @@ _by_priority = operator.attrgetter("slot.priority", "order")
 
 
 @rule(Stage.SCHEDULING, "Convention: keep priorities when time is short; the warm-up stays")
-def fit_to_minutes_available(picks: list[Pick], minutes: int) -> tuple[list[Pick], list[Pick]]:
-    """Keep picks by priority (then programme order) while they fit the minutes available.
+def fit_to_minutes_available(
+    picks: list[Pick], minutes: int
+) -> tuple[list[Pick], list[Pick], Reason]:
+    """Keep picks by priority (then programme order) while they fit the minutes available;
+    also returns what a left-out pick says.
 
     The warm-up and the daily habits always stay, so their time is reserved first.
     """
@@ -161,7 +164,8 @@ def fit_to_minutes_available(picks: list[Pick], minutes: int) -> tuple[list[Pick
             used += pick.seconds
         else:
             dropped.append(pick)
-    return kept, dropped
+    why = reason(ReasonCode.LEFT_OUT_FOR_TIME, fit_to_minutes_available, minutes=minutes)
+    return kept, dropped, why
 
 
 @rule(Stage.SCHEDULING, "ACSM 2009 (rest between loading days)")
@@ -193,20 +197,13 @@ def schedule_next_session(picks: list[Pick], today: date, trained_today: bool) -
 
 
 @rule(Stage.SCHEDULING, "ACSM 2009; article (rest between workouts)")
-def schedule_rest_days(
-    ctx: Context, schedule: Schedule, trained_today: bool, substantive: bool
-) -> Reason | None:
+def schedule_rest_days(schedule: Schedule, trained_today: bool, substantive: bool) -> Reason | None:
     """A rest day: a session was already completed today, or nothing but the warm-up and
     habits is due."""
     if not trained_today and substantive:
         return None
-    th = Reads(ctx.catalog.thresholds)
-    if ctx.condition.kind is ConditionKind.OVERUSE:
-        th.overuse_hard_session_min_gap_days  # noqa: B018 - the gap that spaced the loading days
-    else:
-        th.hard_session_min_gap_days  # noqa: B018 - the gap that spaced the loading days
     code = ReasonCode.ALREADY_TRAINED_TODAY if trained_today else ReasonCode.NOTHING_DUE_TODAY
-    return reason(code, schedule_rest_days, th.cited(), date=schedule.next_session_date)
+    return reason(code, schedule_rest_days, date=schedule.next_session_date)
 
 
 _SECTION_ORDER = {section: index for index, section in enumerate(Section)}

@@ -243,9 +243,14 @@ def fit_to_person(
 
 
 @rule(Stage.SELECTION, "ACSM 2009 (beginners start easy); clinical rules §7 (ladders)")
-def start_by_ability(slot: Slot, ctx: Context) -> tuple[Exercise, Reason]:
-    """A new slot starts at the level the phase gives the person's ability."""
-    target = ctx.catalog.at_level(slot.ladder, min(slot.start[ctx.profile.ability], slot.max_level))
+def start_by_ability(
+    slot: Slot, ctx: Context, chosen: Exercise | None = None
+) -> tuple[Exercise, Reason]:
+    """A new slot starts at the level the phase gives the person's ability (or, when that
+    one does not fit them, at the ``chosen`` level that does)."""
+    target = chosen or ctx.catalog.at_level(
+        slot.ladder, min(slot.start[ctx.profile.ability], slot.max_level)
+    )
     assert target is not None  # the catalog validator guarantees every slot level exists
     return target, reason(
         ReasonCode.NEW_IN_PROGRAMME,
@@ -311,7 +316,9 @@ def hold_stretches_longer_for_older_adults(age: int, catalog: Catalog) -> Reason
 
 
 @rule(Stage.SELECTION, "Clinical rules §10 (ease, then return); convention for the timing")
-def return_to_the_slot_ladder(slot: Slot, ctx: Context, *, ready: bool) -> Exercise | None:
+def return_to_the_slot_ladder(
+    slot: Slot, ctx: Context, *, ready: bool
+) -> tuple[Exercise, Reason] | None:
     """The slot's own exercise to return to from a stand-in, or ``None`` to stay put.
 
     After a swap for kit or a contraindication, return as soon as the home exercise fits.
@@ -351,14 +358,15 @@ def return_to_the_slot_ladder(slot: Slot, ctx: Context, *, ready: bool) -> Exerc
     target = catalog.at_level(slot.ladder, min(target.level, slot.max_level)) or target
     if target.id in ctx.taken or unavailable(target, ctx) is not None:
         return None
-    return target
+    return target, reason(ReasonCode.BACK_TO_LADDER, return_to_the_slot_ladder, name=target.name)
 
 
 def stopped_directions(history: HistoryView, today: date) -> dict[str, date]:
     """Spinal directions that spread symptoms recently, with the latest day they did.
 
     An exercise reported as spreading stops its own direction; a session-wide report (or new
-    numbness) stops every direction loaded that session. They stay out for
+    numbness) stops every direction loaded that session, or, when it names no exercise, in
+    the training before it. They stay out for
     ``stopped_direction_days``, long enough for the clinician review the spreading raised.
     """
     catalog = history.catalog
@@ -370,6 +378,17 @@ def stopped_directions(history: HistoryView, today: date) -> dict[str, date]:
         exercise = catalog.by_id.get(appearance.result.exercise_id)
         if exercise is not None and exercise.spinal_direction != "neutral":
             stopped.setdefault(exercise.spinal_direction, appearance.session.date)
+    # A report that names no exercise stops what the training before it loaded.
+    for report in history.spread_without_exercises:
+        if (today - report.date).days > window:
+            break
+        before = [s for s in history.sessions if s.date <= report.date and s.exercises]
+        for result in before[-1].exercises if before else ():
+            exercise = catalog.by_id.get(result.exercise_id)
+            if exercise is not None and exercise.spinal_direction != "neutral":
+                current = stopped.get(exercise.spinal_direction)
+                if current is None or current < report.date:
+                    stopped[exercise.spinal_direction] = report.date
     return stopped
 
 

@@ -76,15 +76,8 @@ def _harder_variant(s: ExerciseState, ctx: Context, reasons: list[Reason]) -> Ex
     harder = ctx.catalog.at_level(exercise.ladder, exercise.level + 1)
     if harder is None:
         return None
-    why = stand_ins_keep_their_level(exercise, s.slot)
-    if why is None and cap_level_by_phase(harder, s.slot, ctx) is not None:
-        # The ceiling is the level the person is on: that is the one to name.
-        why = reason(
-            ReasonCode.PHASE_CEILING,
-            cap_level_by_phase,
-            level=exercise.level,
-            phase=ctx.phase.value,
-        )
+    # At the ceiling the person is on its top level, so the ceiling named is their level.
+    why = stand_ins_keep_their_level(exercise, s.slot) or cap_level_by_phase(harder, s.slot, ctx)
     why = why or sliders_before_tensioners(harder, s) or unavailable(harder, ctx)
     if why is not None:
         reasons.append(why)
