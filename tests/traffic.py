@@ -68,13 +68,16 @@ def new_user(server: Server, client: httpx.Client) -> str:
     return str(user["id"])
 
 
-def session_body(i: int, *, days: int = 20) -> dict[str, Any]:
-    """Session ``i``: a distinct body, its date one of ``days`` past days (≤ 12 per date)."""
+def session_body(i: int, *, days: int = 20, calm: bool = False) -> dict[str, Any]:
+    """Session ``i``: a distinct body, its date one of ``days`` past days (≤ 12 per date).
+
+    ``calm``: the next morning's pain never rises above the pain before, so the sessions
+    flare nowhere (otherwise their next mornings vary, and some days flare)."""
     dose = {**DOSE, "reps": 5 + i}
     return {
         "date": (yesterday() - timedelta(days=i % days)).isoformat(),
         "pain_before": i % 4,
-        "next_day_pain": (i // 4) % 4,
+        "next_day_pain": i % 4 if calm else (i // 4) % 4,
         "exercises": [
             {
                 "exercise_id": "bridge-hold",

@@ -12,7 +12,7 @@ from app.domain.reasons import ReasonCode
 from app.domain.rules.base import Reads
 from app.domain.rules.context import Context
 from app.domain.rules.easing import ease_down, step_back_one_level, stop_the_direction
-from app.domain.rules.progression import Action, ExerciseState, decide, note_centralisation
+from app.domain.rules.progression import decide, note_centralisation
 from app.domain.rules.scheduling import Pick, rest_between_loading_days
 from app.domain.rules.selection import (
     cap_level_by_phase,
@@ -23,6 +23,7 @@ from app.domain.rules.selection import (
     start_by_ability,
     unavailable,
 )
+from app.domain.rules.state import Action, ExerciseState
 from app.domain.rules.stepping import progress_one_variable
 from app.domain.types import (
     Category,
@@ -234,7 +235,11 @@ def _existing_in_slot(
         chosen, new_dose, change = exercise, state.dose, Change.MAINTAINED
     ctx.trace.append(
         TraceStep(
-            rule_name, exercise.id, outcome.action.value, ",".join(r.code for r in outcome.reasons)
+            # An Action is a StrEnum: the member is its value, without the enum's slow lookup.
+            rule_name,
+            exercise.id,
+            outcome.action,
+            ",".join(r.code for r in outcome.reasons),
         )
     )
     if chosen is None or new_dose is None:

@@ -18,7 +18,8 @@ from typing import NamedTuple
 
 from app.domain.catalog import Catalog, ConditionProtocol, Thresholds
 from app.domain.history.window import ordered_sessions
-from app.domain.signals import NO_TREND, TrainingDay, training_days, trend_holds, trim_trend
+from app.domain.signals import NO_TREND, TrainingDay, training_days
+from app.domain.trends import trend_holds, trim_trend
 from app.domain.types import Condition, HistorySummary, SessionRecord, Trend
 
 __all__ = [

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from app.domain.catalog import Catalog
 from app.domain.history.window import ordered_sessions
-from app.domain.signals import TrainingDay, reported_pain, training_days
+from app.domain.signals import TrainingDay, read_day, reported_pain
 from app.domain.types import ExerciseResult, HistorySummary, SessionRecord, SymptomChange
 
 __all__ = ["Appearance", "HistoryView", "reported_pain"]
@@ -88,11 +88,18 @@ class HistoryView:
         # Sessions reporting spreading or new numbness with no exercise logged (often not
         # completed), newest first: the directions of the training before them stop.
         self.spread_without_exercises: list[SessionRecord] = []
-        # Training days, oldest first: every streak, count and check reads these.
-        self.days = training_days(self.sessions, catalog.thresholds, baseline)
-        self._day_of = {day.date: day for day in self.days}
+        # Training days, built in the same pass (newest first, then turned): every streak,
+        # count and check reads these.
+        th = catalog.thresholds
+        days: list[TrainingDay] = []
+        on_day: list[SessionRecord] = []
         counted: date | None = None  # completed days count once (training days)
         for session in reversed(self.sessions):
+            if on_day and session.date != on_day[0].date:
+                on_day.reverse()
+                days.append(read_day(on_day[0].date, on_day, th, baseline))
+                on_day = []
+            on_day.append(session)
             if session.completed:
                 if session.date != counted:
                     self.completed_sessions += 1
@@ -119,6 +126,12 @@ class HistoryView:
                         in_slot.append(appearance)
                 if session_spread or result.symptom_change is _SPREADING:
                     self.spreading.append(appearance)
+        if on_day:
+            on_day.reverse()
+            days.append(read_day(on_day[0].date, on_day, th, baseline))
+        days.reverse()
+        self.days = tuple(days)
+        self._day_of = {day.date: day for day in days}
         self._by_exercise = by_exercise  # newest first
         self._by_slot = by_slot
         self.first_date: date | None = None

@@ -66,10 +66,12 @@ class Reads:
     every decision.
     """
 
-    __slots__ = ("_th", "names")
+    __slots__ = ("_th", "names", "plain")
 
     def __init__(self, th: Thresholds) -> None:
         self._th = th
+        # The thresholds themselves, for arithmetic that cites nothing (dose bounds).
+        self.plain = th
         self.names: list[str] = []  # every threshold read since the last ``fresh``
 
     if TYPE_CHECKING:
@@ -89,11 +91,6 @@ class Reads:
     def cited(self) -> tuple[str, ...]:
         """Every threshold read so far, in the order first read."""
         return tuple(dict.fromkeys(self.names))
-
-    @property
-    def plain(self) -> Thresholds:
-        """The thresholds themselves, for arithmetic that cites nothing (dose bounds)."""
-        return self._th
 
 
 def _reader(name: str) -> property:

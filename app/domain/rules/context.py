@@ -10,13 +10,8 @@ from typing import Any
 from app.domain.catalog import Catalog
 from app.domain.history import HistoryView
 from app.domain.rules.base import Reads
-from app.domain.signals import (
-    PainRise,
-    TrainingDay,
-    flare_days,
-    pain_risen_over_baseline,
-    weekly_pain_rise,
-)
+from app.domain.signals import TrainingDay
+from app.domain.trends import PainRise, flare_days, pain_risen_over_baseline, weekly_pain_rise
 from app.domain.types import (
     Condition,
     DirectionalPreference,
@@ -44,20 +39,10 @@ class Recent:
     pain_rise: PainRise | None  # pain risen over the baseline or the first weeks
     flare_days: int  # flare or spreading days within repeated_flares_window_days
 
-    @property
-    def flared(self) -> bool:
-        """The last training day, or a log after it, flared or spread symptoms."""
-        return any(d.flare or d.spreading for d in self.last_days)
-
-    @property
-    def alert(self) -> bool:
-        """The last training day, or a log after it, reached an alert level."""
-        return any(d.alert for d in self.last_days)
-
-    @property
-    def spread_reported(self) -> bool:
-        """A session-level report of spreading or new numbness since the last training."""
-        return any(d.spread_reported for d in self.last_days)
+    # What the last training day and any log after it said (``last_days``), read once.
+    flared: bool  # flared or spread symptoms
+    alert: bool  # reached an alert level
+    spread_reported: bool  # a session-level report of spreading or new numbness
 
 
 @dataclass(slots=True)
@@ -82,6 +67,8 @@ class Context:
     last_loading_day: date | None = None
     stopped_directions: dict[str, date] = field(default_factory=dict)
     taken: set[str] = field(default_factory=set)
+    # Each exercise's exclusion (or None), judged once per decision (``unavailable``).
+    exclusions: dict[str, Reason | None] = field(default_factory=dict)
     # The person-wide progression rules' outcomes, once each per decision.
     person_wide: dict[Any, Any] = field(default_factory=dict)
     trace: list[TraceStep] = field(default_factory=list)
@@ -91,9 +78,13 @@ def read_recent(history: HistoryView, condition: Condition, trend: Trend, today:
     """The decision-wide signals: the last training day, and the trends the phase replay
     folded (``trend``)."""
     th = history.catalog.thresholds
+    last_days = history.days_since_last_completed_day()
     return Recent(
         last_day=history.last_day(),
-        last_days=history.days_since_last_completed_day(),
+        last_days=last_days,
+        flared=any(d.flare or d.spreading for d in last_days),
+        alert=any(d.alert for d in last_days),
+        spread_reported=any(d.spread_reported for d in last_days),
         days_since_last=history.days_since_last_completed(today),
         last_missed=history.missed_since_last_completed(),
         weekly_pain_rise=weekly_pain_rise(trend, th, today),

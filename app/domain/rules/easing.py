@@ -14,8 +14,8 @@ from app.domain.dosing import DoseBounds, lower_one_variable, start_dose_for
 from app.domain.reasons import ReasonCode, reason
 from app.domain.rules.base import Stage, rule
 from app.domain.rules.context import Context
-from app.domain.rules.progression import ExerciseState
 from app.domain.rules.selection import fit_to_person, unavailable
+from app.domain.rules.state import ExerciseState
 from app.domain.types import Category, Change, Dose, Reason
 
 __all__ = ["ease_down", "step_back_one_level", "stop_the_direction"]

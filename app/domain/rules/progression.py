@@ -9,16 +9,12 @@ holding outranks progressing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date
-from enum import StrEnum
 
-from app.domain.catalog import Exercise, Slot, Thresholds
-from app.domain.dosing import DoseBounds
-from app.domain.history import Appearance, HistoryView
+from app.domain.catalog import Thresholds
+from app.domain.history import Appearance
 from app.domain.reasons import ReasonCode, reason
-from app.domain.rules.base import Reads, Stage, rule
-from app.domain.rules.context import Recent
+from app.domain.rules.base import Stage, rule
+from app.domain.rules.state import Action, ExerciseState, RuleOutcome, dose_key
 from app.domain.signals import (
     ALERT,
     FLARE,
@@ -30,61 +26,15 @@ from app.domain.signals import (
     WEEKLY_RISE,
     exercise_response,
 )
-from app.domain.types import Category, Condition, Dose, PainResponse, Reason, SymptomChange
+from app.domain.types import Category, PainResponse, Reason, SymptomChange
 
 __all__ = [
     "PERSON_WIDE",
     "RULES",
-    "Action",
-    "ExerciseState",
-    "RuleOutcome",
     "decide",
-    "dose_key",
     "green_streak",
     "note_centralisation",
 ]
-
-
-class Action(StrEnum):
-    STEP_BACK_LEVEL = "step_back_level"
-    STOP_DIRECTION = "stop_direction"
-    LOWER_DOSE = "lower_dose"
-    HOLD = "hold"
-    PROGRESS = "progress"
-
-
-@dataclass(frozen=True, slots=True)
-class RuleOutcome:
-    action: Action
-    reasons: tuple[Reason, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ExerciseState:
-    exercise: Exercise
-    dose: Dose
-    bounds: DoseBounds
-    appearances: list[Appearance]  # newest first
-    latest: Appearance  # appearances[0], or the alternative the slot was last swapped to
-    th: Reads
-    slot: Slot
-    condition: Condition
-    history: HistoryView
-    recent: Recent
-    today: date
-
-
-def dose_key(dose: Dose) -> tuple[object, ...]:
-    """The parts of a dose that define "the same dose" for the green gate."""
-    return (
-        dose.sets,
-        dose.reps,
-        dose.hold_seconds,
-        dose.duration_seconds,
-        dose.load_kg,
-        dose.per_week,
-        dose.per_day,
-    )
 
 
 @rule(Stage.PROGRESSION, "Hebert 2011; May 2018 (peripheralisation: stop that direction)")

@@ -14,7 +14,8 @@ from app.domain.catalog import Catalog
 from app.domain.reasons import ReasonCode, reason
 from app.domain.rules.base import Reads, Stage, rule
 from app.domain.rules.triage import has_fracture_risk
-from app.domain.signals import PAIN_RISEN, REPEATED_FLARES, PainRise, TrainingDay
+from app.domain.signals import PAIN_RISEN, REPEATED_FLARES, TrainingDay
+from app.domain.trends import PainRise
 from app.domain.types import (
     Condition,
     Profile,

@@ -17,7 +17,8 @@ from app.domain.history import HistoryView
 from app.domain.reasons import ReasonCode, reason
 from app.domain.rules.base import Reads, Stage, rule
 from app.domain.rules.context import Context
-from app.domain.rules.progression import ExerciseState, green_streak
+from app.domain.rules.progression import green_streak
+from app.domain.rules.state import ExerciseState
 from app.domain.signals import exercise_response
 from app.domain.types import Category, ConditionKind, DirectionalPreference, PainResponse, Reason
 
@@ -109,12 +110,20 @@ EXCLUSIONS = (
 
 
 def unavailable(exercise: Exercise, ctx: Context) -> Reason | None:
-    """Why this person cannot do this exercise (the first exclusion that applies), or None."""
+    """Why this person cannot do this exercise (the first exclusion that applies), or None.
+
+    The exclusions read only what a decision holds fixed (the person, the condition, the
+    stopped directions), so each exercise is judged once per decision."""
+    known = ctx.exclusions
+    if exercise.id in known:
+        return known[exercise.id]
+    found = None
     for exclusion in EXCLUSIONS:
-        why = exclusion(exercise, ctx)
-        if why is not None:
-            return why
-    return None
+        found = exclusion(exercise, ctx)
+        if found is not None:
+            break
+    known[exercise.id] = found
+    return found
 
 
 @rule(Stage.SELECTION, "Coppieters & Butler 2008 (nerve glides are for neural symptoms)")
@@ -128,13 +137,18 @@ def is_stand_in_family(candidate: Exercise, exercise: Exercise, condition: Condi
     )
 
 
+# The preferences a directional slot follows, as the spinal direction an exercise names.
+_FOLLOWED = {
+    DirectionalPreference.EXTENSION: "extension",
+    DirectionalPreference.FLEXION: "flexion",
+}
+
+
 def _direction_of(slot: Slot, ctx: Context) -> str | None:
     """The spinal direction a directional slot must follow for this person, or None."""
     if not slot.when_directional or ctx.direction not in slot.when_directional:
         return None
-    if ctx.direction in (DirectionalPreference.EXTENSION, DirectionalPreference.FLEXION):
-        return ctx.direction.value
-    return None
+    return _FOLLOWED.get(ctx.direction)
 
 
 def tried_without_trouble(exercise: Exercise, ctx: Context, th: Reads) -> bool:

@@ -11,13 +11,13 @@ from app.domain.dosing import StepUp, raise_one_variable, start_dose_for, weekly
 from app.domain.reasons import ReasonCode, reason
 from app.domain.rules.base import Reads, Stage, rule
 from app.domain.rules.context import Context
-from app.domain.rules.progression import ExerciseState
 from app.domain.rules.selection import (
     cap_level_by_phase,
     sliders_before_tensioners,
     stand_ins_keep_their_level,
     unavailable,
 )
+from app.domain.rules.state import ExerciseState
 from app.domain.types import Change, Dose, DoseVariable, Reason
 
 __all__ = ["cap_weekly_volume_growth", "progress_one_variable"]
