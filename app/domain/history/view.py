@@ -56,7 +56,6 @@ class HistoryView:
         "completed_sessions",
         "days",
         "first_date",
-        "last",
         "last_completed",
         "sessions",
         "spread_without_exercises",
@@ -77,7 +76,6 @@ class HistoryView:
         self.sessions = history if ordered else tuple(ordered_sessions(history))
         self.catalog = catalog
         self.summary = summary
-        self.last = self.sessions[-1] if self.sessions else None
         self.last_completed: SessionRecord | None = None
         self.completed_sessions = 0 if summary is None else summary.completed_sessions
         by_exercise: dict[str, list[Appearance]] = {}
@@ -179,12 +177,6 @@ class HistoryView:
                 return True
         return False
 
-    def last_day(self) -> TrainingDay | None:
-        """The training day of the latest completed session (missed sessions that date
-        included: the day is judged whole)."""
-        last = self.last_completed
-        return None if last is None else self._day_of[last.date]
-
     def days_since_last_completed_day(self) -> tuple[TrainingDay, ...]:
         """The last completed training day and every day logged after it (sessions logged
         as not completed still report pain, numbness and spreading), oldest first; every
@@ -214,9 +206,6 @@ class HistoryView:
         if tagged and (inferred is None or tagged.session.date >= inferred.session.date):
             return tagged
         return inferred
-
-    def ids_in(self, session: SessionRecord | None) -> tuple[str, ...]:
-        return () if session is None else tuple(r.exercise_id for r in session.exercises)
 
     def days_since_last_completed(self, today: date) -> int | None:
         """Days since the last completed session; ``None`` when none was ever completed.

@@ -30,8 +30,7 @@ __all__ = ["Context", "Recent", "read_recent"]
 class Recent:
     """What the recent training days say about the whole person, computed once."""
 
-    last_day: TrainingDay | None  # the day of the latest completed session
-    # That day and every day logged after it: what the last training said, missed logs too.
+    # The last completed training day and every day logged after it (missed logs too).
     last_days: tuple[TrainingDay, ...]
     days_since_last: int | None
     last_missed: bool  # a session missed on or after the last completed one
@@ -80,7 +79,6 @@ def read_recent(history: HistoryView, condition: Condition, trend: Trend, today:
     th = history.catalog.thresholds
     last_days = history.days_since_last_completed_day()
     return Recent(
-        last_day=history.last_day(),
         last_days=last_days,
         flared=any(d.flare or d.spreading for d in last_days),
         alert=any(d.alert for d in last_days),

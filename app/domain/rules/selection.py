@@ -239,7 +239,7 @@ def fit_to_person(
             if lower is not None and lower.id not in ctx.taken and unavailable(lower, ctx) is None:
                 return lower, why
     kind = ctx.condition.kind
-    th = Reads(catalog.thresholds)
+    th = Reads(catalog.thresholds)  # what a tried-without-trouble check reads, for its reason
     for alt_id in exercise.alternatives:
         alt = catalog.by_id[alt_id]
         if (
