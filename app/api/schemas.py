@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.json_schema import WithJsonSchema
 
+from app.domain.movement import Axis, Demand, Position
 from app.domain.types import (
     AbilityLevel,
     Aim,
@@ -474,8 +475,13 @@ class ExerciseOut(BaseModel):
                     "spinal_direction": "neutral",
                     "ladder": "glute-bridge",
                     "level": 2,
+                    "position": "supine",
+                    "purpose": "Strengthens the buttocks and thighs with repeated hip lifts.",
+                    "demands": [],
+                    "difficulty": {"base": 0, "load": 0, "pace": 1, "range": 0},
+                    "trade_offs": {},
                     "equipment": [],
-                    "minutes_estimate": 2.5,
+                    "minutes_estimate": 0.7,
                     "conditions": {
                         "strain": "suitable",
                         "sciatica": "suitable",
@@ -513,8 +519,24 @@ class ExerciseOut(BaseModel):
     spinal_direction: str
     ladder: str
     level: int
+    position: Position = Field(description="Where the body is: lying, kneeling, sitting ...")
+    purpose: str = Field(description="Why the exercise is in a programme, in one line.")
+    demands: list[Demand] = Field(
+        description="What it does that an avoid list may rule out (lifting a load, twisting "
+        "to the end of the range ...)."
+    )
+    difficulty: dict[Axis, int] = Field(
+        description="Its rating on each axis its ladder rises on (support, lever, load, "
+        "range, base, pace, senses); compare it only with the other levels of the same "
+        "ladder."
+    )
+    trade_offs: dict[Axis, str] = Field(
+        description="Axes on which it is easier than the level below, and why it is harder overall."
+    )
     equipment: list[Equipment]
-    minutes_estimate: float = Field(description="Minutes at the starting dose.")
+    minutes_estimate: float = Field(
+        description="Minutes at an adult's starting dose (below the older-adult age)."
+    )
     conditions: dict[ConditionKind, str]
     condition_notes: dict[ConditionKind, str]
     contraindications: dict[Contraindication, ContraindicationNoteOut]
@@ -533,6 +555,11 @@ _BRIDGE_HOLD_EXAMPLE: dict[str, Any] = {
     "spinal_direction": "neutral",
     "ladder": "glute-bridge",
     "level": 1,
+    "position": "supine",
+    "purpose": "Wakes up the buttock muscles by lifting the hips and holding them still.",
+    "demands": [],
+    "difficulty": {"base": 0, "load": 0, "pace": 0, "range": 0},
+    "trade_offs": {},
     "equipment": [],
     "minutes_estimate": 1.2,
     "conditions": {

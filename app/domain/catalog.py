@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.domain.movement import PURPOSE_OF_PATTERN, Axis, Demand, Position
 from app.domain.types import (
     AbilityLevel,
     Aim,
@@ -103,8 +104,11 @@ HARD_CATEGORIES = frozenset(
 #   shoulder-blade muscles taken through the end of the shoulder's range: their aims are
 #   control with mobility or strength, so they belong to mobility and to loading.
 # - habit: a posture check or movement break happens through the day, not in the session.
-#   Its stand-in is the light movement it prompts (marching, shoulder circles, a chin
-#   tuck), never a loading exercise.
+#   Only another habit stands in for it: a chin tuck or a march in its place would move a
+#   habit into the session's time.
+#
+# A stand-in also shares a purpose with what it replaces (``Exercise.purposes``, from its
+# movement pattern): an angel is posture work for the shoulders, not a row.
 STAND_IN_FAMILIES: dict[Category, frozenset[str]] = {
     Category.AEROBIC_WARM_UP: frozenset({"aerobic"}),
     Category.ENDURANCE: frozenset({"aerobic"}),
@@ -119,7 +123,7 @@ STAND_IN_FAMILIES: dict[Category, frozenset[str]] = {
     Category.CORE_STABILITY: frozenset({"loading"}),
     Category.FUNCTIONAL: frozenset({"loading"}),
     Category.BALANCE: frozenset({"loading"}),
-    Category.HABIT: frozenset({"habit", "aerobic", "mobility"}),
+    Category.HABIT: frozenset({"habit"}),
 }
 
 
@@ -187,6 +191,19 @@ class Exercise(_Frozen):
     spinal_direction: Literal["neutral", "flexion", "extension", "rotation", "side_bend"]
     ladder: Slug
     level: int = Field(ge=1, le=10)
+    position: Position
+    demands: tuple[Demand, ...] = Field(
+        default=(), description="What it does that an avoid list may name."
+    )
+    difficulty: dict[Axis, Annotated[int, Field(ge=0, le=9)]] = Field(
+        default_factory=dict,
+        description="Its rating on each axis its ladder rises on (compared within the ladder).",
+    )
+    trade_offs: dict[Axis, Text] = Field(
+        default_factory=dict,
+        description="Axes on which it is easier than the level below, and why it is harder.",
+    )
+    purpose: Text
     equipment: tuple[Equipment, ...] = ()
     conditions: dict[ConditionKind, Literal["suitable", "caution", "avoid"]]
     condition_notes: dict[ConditionKind, Text] = Field(default_factory=dict)
@@ -205,6 +222,8 @@ class Exercise(_Frozen):
         missing = set(ConditionKind) - set(self.conditions)
         if missing:
             raise ValueError(f"conditions must rate every condition; missing {sorted(missing)}")
+        if self.movement_pattern not in PURPOSE_OF_PATTERN:
+            raise ValueError(f"movement_pattern {self.movement_pattern} has no purpose")
         return self
 
     # Cached: every decision reads them for every exercise it weighs.
@@ -216,6 +235,10 @@ class Exercise(_Frozen):
     @cached_property
     def hard(self) -> bool:
         return self.category in HARD_CATEGORIES
+
+    @cached_property
+    def purposes(self) -> frozenset[str]:
+        return PURPOSE_OF_PATTERN[self.movement_pattern]
 
 
 class Threshold(_Frozen):
@@ -255,6 +278,7 @@ class Thresholds(_Frozen):
     older_adult_age: Threshold
     older_stretch_hold_min_seconds: Threshold
     older_stretch_hold_max_seconds: Threshold
+    stretch_total_seconds: Threshold
     warm_up_minutes: Threshold
     hard_session_min_gap_days: Threshold
     overuse_hard_session_min_gap_days: Threshold
@@ -340,6 +364,11 @@ class Slot(_Frozen):
     max_level: int = Field(ge=1, le=10)
     priority: int = Field(ge=1, le=9, description="1 is kept first when time is short")
     when_directional: tuple[DirectionalPreference, ...] = ()
+    optional_for: dict[Contraindication, Text] = Field(
+        default_factory=dict,
+        description="Contraindications for which nothing may fill the slot, and why it is "
+        "left out for them.",
+    )
 
     @model_validator(mode="after")
     def _starts(self) -> Slot:
@@ -373,6 +402,20 @@ class PhaseSpec(_Frozen):
 class AvoidSpec(_Frozen):
     id: Slug
     text: Text
+    demands: tuple[Demand, ...] = Field(
+        default=(), description="What an exercise does that this item rules out."
+    )
+    positions: tuple[Position, ...] = Field(
+        default=(), description="Positions it rules out (lying face down in pregnancy)."
+    )
+    exercise_flag: Literal["caution", "avoid"] = Field(
+        default="avoid",
+        description="How an exercise that does it must be flagged: a long spell is avoided, "
+        "a short one in an exercise calls for care.",
+    )
+    phases: tuple[Phase, ...] = Field(
+        default=(), description="The phases it applies in; none listed means all of them."
+    )
 
 
 class EducationSpec(_Frozen):
@@ -455,11 +498,23 @@ class RedFlagSpec(_Frozen):
     only_with_fracture_risk: bool = False
 
 
+class PositionNote(_Frozen):
+    """A caution every exercise done in these positions carries for the person."""
+
+    positions: tuple[Position, ...] = Field(min_length=1)
+    note: Text
+
+
 class ProfileAdvice(_Frozen):
     contraindication: Contraindication
     avoid: tuple[AvoidSpec, ...] = ()
     safety_notes: tuple[Text, ...] = ()
+    position_notes: tuple[PositionNote, ...] = ()
     clinician_review: bool = False
+
+    @cached_property
+    def note_for_position(self) -> dict[Position, str]:
+        return {p: n.note for n in self.position_notes for p in n.positions}
 
     @cached_property
     def avoid_items(self) -> tuple[AvoidItem, ...]:
@@ -500,6 +555,10 @@ class Catalog(_Frozen):
             got = sorted(level for (name, level) in levels if name == ladder)
             if got != list(range(1, len(got) + 1)):
                 raise ValueError(f"ladder {ladder} levels must run 1..n without gaps, got {got}")
+            rungs = [e for e in self.exercises if e.ladder == ladder]
+            axes = {frozenset(e.difficulty) for e in rungs}
+            if len(rungs) > 1 and (len(axes) != 1 or not next(iter(axes))):
+                raise ValueError(f"ladder {ladder}: every level rates itself on the same axes")
         kinds = [p.kind for p in self.protocols]
         if sorted(kinds) != sorted(ConditionKind):
             raise ValueError("need exactly one protocol per condition")

@@ -64,10 +64,13 @@ class DoseBounds:
 
     template: DoseTemplate
     hold: Bound | None
+    reps: Bound | None
 
     def bound(self, variable: DoseVariable) -> Bound | None:
         if variable is DoseVariable.HOLD_SECONDS:
             return self.hold
+        if variable is DoseVariable.REPS:
+            return self.reps
         return self.template.bound(variable)
 
 
@@ -105,15 +108,21 @@ def _prescription(exercise: Exercise, age: int, th: Thresholds) -> _Prescription
     if cached is not None and cached.exercise is exercise and cached.th is th:
         return cached
     template = exercise.dose
-    hold = template.hold_seconds
+    hold, reps = template.hold_seconds, template.reps
     if exercise.category is Category.STATIC_STRETCH and hold is not None:
         if older:
             low = th.older_stretch_hold_min_seconds.value
             high = th.older_stretch_hold_max_seconds.value
         else:
             low, high = th.stretch_hold_min_seconds.value, th.stretch_hold_max_seconds.value
-        hold = Bound(start=low, min=low, max=high, step=hold.step)
-    bounds = DoseBounds(template=template, hold=hold)
+        first = min(max(hold.start, low), high)
+        hold = Bound(start=first, min=low, max=high, step=hold.step)
+        if reps is not None:
+            # Enough holds to make about a minute of stretching (Garber 2011).
+            needed = math.ceil(th.stretch_total_seconds.value / first)
+            start = min(max(reps.start, needed), reps.max)
+            reps = Bound(start=start, min=reps.min, max=reps.max, step=reps.step)
+    bounds = DoseBounds(template=template, hold=hold, reps=reps)
     cached = _PRESCRIPTIONS[key] = _Prescription(exercise, th, bounds, start_dose(bounds))
     return cached
 
@@ -130,7 +139,7 @@ def start_dose(bounds: DoseBounds) -> Dose:
     t = bounds.template
     return Dose(
         sets=int(t.sets.start),
-        reps=_int(t.reps),
+        reps=_int(bounds.reps),
         hold_seconds=_int(bounds.hold),
         duration_seconds=_int(t.duration_seconds),
         load_kg=None if t.load_kg is None else float(t.load_kg.start),
@@ -161,7 +170,7 @@ def clamp_dose(dose: Dose, bounds: DoseBounds) -> Dose:
     if (
         t.sets.min <= dose.sets <= t.sets.max
         and t.per_week.min <= dose.per_week <= t.per_week.max
-        and _fits(dose.reps, t.reps)
+        and _fits(dose.reps, bounds.reps)
         and _fits(dose.hold_seconds, bounds.hold)
         and _fits(dose.duration_seconds, t.duration_seconds)
         and _fits(dose.load_kg, t.load_kg)
@@ -174,7 +183,7 @@ def clamp_dose(dose: Dose, bounds: DoseBounds) -> Dose:
     per_day = _clamp(dose.per_day, t.per_day)
     return Dose(
         sets=int(_clamp(dose.sets, t.sets) or t.sets.start),
-        reps=_opt_int(_clamp(dose.reps, t.reps)),
+        reps=_opt_int(_clamp(dose.reps, bounds.reps)),
         hold_seconds=_opt_int(_clamp(dose.hold_seconds, bounds.hold)),
         duration_seconds=_opt_int(_clamp(dose.duration_seconds, t.duration_seconds)),
         load_kg=None if load is None else round(load, 1),

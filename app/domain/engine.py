@@ -45,7 +45,11 @@ from app.domain.rules.scheduling import (
     schedule_next_session,
     schedule_rest_days,
 )
-from app.domain.rules.selection import hold_stretches_longer_for_older_adults, stopped_directions
+from app.domain.rules.selection import (
+    hold_stretches_longer_for_older_adults,
+    repeat_stretches_to_a_minute,
+    stopped_directions,
+)
 from app.domain.rules.triage import triage_red_flags
 from app.domain.slots import decide_slot, left_out
 from app.domain.types import (
@@ -192,7 +196,14 @@ def next_session(
         direction_reason=direction_reason,
         slot_ladders=frozenset(s.ladder for s in slots),
         equipment=profile.equipment | catalog.household,
-        stretch_hold_reason=hold_stretches_longer_for_older_adults(profile.age, catalog),
+        stretch_reasons=tuple(
+            r
+            for r in (
+                repeat_stretches_to_a_minute(catalog),
+                hold_stretches_longer_for_older_adults(profile.age, catalog),
+            )
+            if r is not None
+        ),
         th=th,
         last_loading_day=last_loading_day(view),
         stopped_directions=stopped_directions(view, today),

@@ -78,6 +78,8 @@ class ReasonCode(StrEnum):
     BACK_TO_LADDER = "back_to_ladder"
     LEFT_OUT_FOR_TIME = "left_out_for_time"
     STRETCH_HOLD_FOR_AGE = "stretch_hold_for_age"
+    STRETCH_A_MINUTE_IN_ALL = "stretch_a_minute_in_all"
+    LEFT_OUT_BY_PROTOCOL = "left_out_by_protocol"
 
 
 MESSAGES: dict[ReasonCode, str] = {
@@ -199,6 +201,10 @@ MESSAGES: dict[ReasonCode, str] = {
     ReasonCode.STRETCH_HOLD_FOR_AGE: (
         "Stretch holds are {low}-{high} s for people aged {age} and over."
     ),
+    ReasonCode.STRETCH_A_MINUTE_IN_ALL: (
+        "Each stretch is repeated until the holds add up to about {total} s."
+    ),
+    ReasonCode.LEFT_OUT_BY_PROTOCOL: "Left out for now: {why}.",
 }
 
 

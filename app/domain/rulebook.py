@@ -51,6 +51,8 @@ RULEBOOK: tuple[Callable[..., Any], ...] = (
     selection.return_to_the_slot_ladder,
     selection.one_exercise_per_slot,
     selection.hold_stretches_longer_for_older_adults,
+    selection.repeat_stretches_to_a_minute,
+    selection.leave_out_what_the_protocol_leaves_out,
     # progression, in precedence order, then how a step is carried out
     *progression.RULES,
     progression.note_centralisation,

@@ -50,6 +50,7 @@ _WHY_LEFT_OUT = frozenset(
         ReasonCode.NEXT_DAY_PAIN_UP,
         ReasonCode.TOO_HARD,
         ReasonCode.NO_SAFE_OPTION,
+        ReasonCode.LEFT_OUT_BY_PROTOCOL,
         ReasonCode.NO_TRIED_STAND_IN,
         ReasonCode.NO_EXERCISE_IN_DIRECTION,
         ReasonCode.REPEATED_FLARES,
@@ -97,6 +98,12 @@ def _cautions(exercise: Exercise, ctx: Context) -> tuple[str, ...]:
         for item, spec in exercise.contraindications.items():
             if spec.level == "caution" and item in ctx.profile.contraindications:
                 notes.append(spec.note)
+        # What the person's contraindications say about this position (getting down to the
+        # floor with a fall risk), unless the exercise says it in its own words.
+        for advice in ctx.catalog.advice_about(ctx.profile.contraindications):
+            note = advice.note_for_position.get(exercise.position)
+            if note is not None and advice.contraindication not in exercise.contraindications:
+                notes.append(note)
     return tuple(notes)
 
 
@@ -134,8 +141,8 @@ def _decision(
     given = change is not Change.REMOVED
     if not given:
         reasons = [r for r in reasons if r.code in _WHY_LEFT_OUT]
-    elif ctx.stretch_hold_reason is not None and exercise.category is Category.STATIC_STRETCH:
-        reasons = [*reasons, ctx.stretch_hold_reason]
+    elif ctx.stretch_reasons and exercise.category is Category.STATIC_STRETCH:
+        reasons = [*reasons, *_stretch_reasons(dose, change, ctx)]
     return ExerciseDecision(
         exercise_id=exercise.id,
         name=exercise.name,
@@ -151,6 +158,20 @@ def _decision(
         minutes=_minutes(exercise, dose, ctx) if given else 0.0,
         side=_side_for(exercise, ctx),
         cautions=_cautions(exercise, ctx) if given else (),
+    )
+
+
+def _stretch_reasons(dose: Dose | None, change: Change, ctx: Context) -> tuple[Reason, ...]:
+    """What a given stretch's dose says about its holds. "A minute in all" explains a
+    starting dose (new, or a stand-in's), and only while its holds do add up to it."""
+    if dose is None or dose.reps is None or dose.hold_seconds is None:
+        return ()
+    total = ctx.catalog.thresholds.stretch_total_seconds.value
+    explains = change in (Change.NEW, Change.SUBSTITUTED) and dose.reps * dose.hold_seconds >= total
+    return tuple(
+        r
+        for r in ctx.stretch_reasons
+        if explains or r.code is not ReasonCode.STRETCH_A_MINUTE_IN_ALL
     )
 
 

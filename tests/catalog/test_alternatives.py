@@ -91,3 +91,42 @@ def test_every_warm_up_can_be_made_shorter(catalog: Catalog) -> None:
         assert duration.min < duration.start, f"{exercise.id}: no shorter warm-up"
         assert duration.min >= 120, f"{exercise.id}: under two minutes is no warm-up"
         assert "duration_seconds" in exercise.dose.progression, exercise.id
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_a_stand_in_does_the_same_job(catalog: Catalog, exercise_id: str) -> None:
+    """Same family is not enough: an angel is posture work, not upper-back strength, and a
+    bridge builds the hips, not the trunk a side plank trains (``PURPOSE_OF_PATTERN``)."""
+    exercise, alternatives = _stand_ins(catalog, exercise_id)
+    wrong = [
+        f"{a.id} ({a.movement_pattern})"
+        for a in alternatives
+        if a.purposes.isdisjoint(exercise.purposes)
+    ]
+    assert not wrong, f"{exercise.id} ({exercise.movement_pattern}) stands in with {wrong}"
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_a_habit_stands_in_only_for_a_habit(catalog: Catalog, exercise_id: str) -> None:
+    exercise, alternatives = _stand_ins(catalog, exercise_id)
+    is_habit = exercise.category is Category.HABIT
+    wrong = [a.id for a in alternatives if (a.category is Category.HABIT) != is_habit]
+    assert not wrong, f"{exercise.id} stands in with {wrong}"
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_a_stand_in_never_adds_rotation(catalog: Catalog, exercise_id: str) -> None:
+    """Easing must not add a twist to an exercise that had none: rotation is what the
+    surgery and osteoporosis avoid lists rule out first."""
+    exercise, alternatives = _stand_ins(catalog, exercise_id)
+    if exercise.spinal_direction == "rotation":
+        return
+    wrong = [a.id for a in alternatives if a.spinal_direction == "rotation"]
+    assert not wrong, f"{exercise.id} stands in with twists {wrong}"
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_a_stand_in_is_on_another_ladder(catalog: Catalog, exercise_id: str) -> None:
+    """The engine already steps down the ladder; a stand-in from the same ladder is dead."""
+    exercise, alternatives = _stand_ins(catalog, exercise_id)
+    assert all(a.ladder != exercise.ladder for a in alternatives)

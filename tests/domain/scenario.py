@@ -285,6 +285,7 @@ def check(rec: Recommendation, expect: dict[str, Any], run: CaseRun | None = Non
       (exercises come in session order);
     - ``phase_not: phase``, ``phase_at_most: phase``; ``min_minutes: n``;
     - ``exercises: {id: {has_cautions: true}}``: the exercise carries cautions;
+      ``exercises: {id: {cautions_mention: [words]}}``: some caution says each;
       ``exercises: {id: {reasons_exclude: [...]}}``: codes it must not carry;
     - ``summary_starts: text``: the recommendation's summary begins with it;
     - ``progressions_keep_work: true``: a same-exercise step labelled progressed never lowers
@@ -401,6 +402,11 @@ def check(rec: Recommendation, expect: dict[str, Any], run: CaseRun | None = Non
                     want(
                         bool(d.cautions) == spec["has_cautions"],
                         f"{exercise_id} cautions {list(d.cautions)}",
+                    )
+                for words in spec.get("cautions_mention", []):
+                    want(
+                        any(words in c for c in d.cautions),
+                        f"{exercise_id} cautions {list(d.cautions)} do not mention {words!r}",
                     )
         elif key == "summary_starts":
             want(rec.summary.startswith(value), f"summary {rec.summary!r} does not start {value!r}")

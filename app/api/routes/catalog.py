@@ -19,7 +19,7 @@ from app.api.schemas import (
     ThresholdOut,
 )
 from app.domain.catalog import Catalog, Exercise
-from app.domain.dosing import DoseBounds, estimated_seconds, start_dose
+from app.domain.dosing import estimated_seconds, start_dose_for
 from app.domain.reasons import MESSAGES
 from app.domain.rulebook import RULEBOOK, rule_entries
 from app.domain.signals import SIGNALS
@@ -30,7 +30,9 @@ router = APIRouter(prefix="/v1", tags=["catalog"])
 
 
 def _exercise_out(exercise: Exercise, catalog: Catalog) -> ExerciseOut:
-    dose = start_dose(DoseBounds(exercise.dose, exercise.dose.hold_seconds))
+    # An adult's starting dose, as the engine prescribes it (a stretch repeated to a minute).
+    adult = int(catalog.thresholds.older_adult_age.value) - 1
+    dose = start_dose_for(exercise, adult, catalog.thresholds)
     seconds = estimated_seconds(
         dose, exercise.dose.tempo_seconds, catalog.thresholds.set_change_seconds.value
     )

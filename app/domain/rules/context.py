@@ -57,7 +57,7 @@ class Context:
     direction_reason: Reason | None
     slot_ladders: frozenset[str]  # the ladders of today's slots
     equipment: frozenset[Equipment]  # the person's kit and the household items
-    stretch_hold_reason: Reason | None  # what every static stretch adds (older adults)
+    stretch_reasons: tuple[Reason, ...]  # what every static stretch adds (its total, holds)
     th: Reads
     repeated_flares: Reason | None = None  # set: nothing new is added today
     # Symptoms are not settled (a flare, an alert, spreading, a stopped direction, repeated

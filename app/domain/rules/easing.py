@@ -47,7 +47,7 @@ def _floor(dose: Dose, bounds: DoseBounds) -> Dose:
     return replace(
         dose,
         sets=int(t.sets.min),
-        reps=None if t.reps is None else int(t.reps.min),
+        reps=None if bounds.reps is None else int(bounds.reps.min),
         hold_seconds=None if bounds.hold is None else int(bounds.hold.min),
         duration_seconds=None if t.duration_seconds is None else int(t.duration_seconds.min),
     )

@@ -129,11 +129,13 @@ def unavailable(exercise: Exercise, ctx: Context) -> Reason | None:
 @rule(Stage.SELECTION, "Coppieters & Butler 2008 (nerve glides are for neural symptoms)")
 def is_stand_in_family(candidate: Exercise, exercise: Exercise, condition: ConditionKind) -> bool:
     """A stand-in is of the exercise's own family (a stretch for a stretch, loading for
-    loading), and a nerve glide stands in only for sciatica."""
+    loading) and does the same job (a row for a row, not an angel), and a nerve glide
+    stands in only for sciatica."""
     if candidate.category is Category.NERVE_GLIDE and condition is not ConditionKind.SCIATICA:
         return False
-    return not STAND_IN_FAMILIES[candidate.category].isdisjoint(
-        STAND_IN_FAMILIES[exercise.category]
+    return not (
+        STAND_IN_FAMILIES[candidate.category].isdisjoint(STAND_IN_FAMILIES[exercise.category])
+        or candidate.purposes.isdisjoint(exercise.purposes)
     )
 
 
@@ -226,7 +228,8 @@ def fit_to_person(
             return exercise, []
         first = unavailable(exercise, ctx)
         if chosen is None:
-            return None, [r for r in (first, note) if r is not None]
+            left_out = leave_out_what_the_protocol_leaves_out(exercise, slot, ctx)
+            return None, [r for r in (first, left_out or note) if r is not None]
         return chosen, [] if first is None else [first]
     blocked = None if swap_only else unavailable(exercise, ctx)
     if not swap_only and blocked is None:
@@ -253,7 +256,28 @@ def fit_to_person(
             return alt, why
     if tried_only:
         return None, [*why, reason(ReasonCode.NO_TRIED_STAND_IN, fit_to_person, th.cited())]
-    return None, [*why, reason(ReasonCode.NO_SAFE_OPTION, fit_to_person)]
+    left_out = None if swap_only else leave_out_what_the_protocol_leaves_out(exercise, slot, ctx)
+    return None, [*why, left_out or reason(ReasonCode.NO_SAFE_OPTION, fit_to_person)]
+
+
+@rule(Stage.SELECTION, "The condition protocol (a slot it leaves out for a contraindication)")
+def leave_out_what_the_protocol_leaves_out(
+    exercise: Exercise, slot: Slot, ctx: Context
+) -> Reason | None:
+    """When nothing can fill a slot because the person has a contraindication the slot's
+    exercise is avoided for, and the protocol leaves the slot out for it (lifting practice
+    after spinal surgery), the protocol's own reason says why, not a bare "nothing fits".
+    Nothing else that empties a slot (missing kit, an exercise not tolerated) borrows it."""
+    for contraindication in sorted(ctx.profile.contraindications):  # one answer, every time
+        why = slot.optional_for.get(contraindication)
+        flag = exercise.contraindications.get(contraindication)
+        if why is not None and flag is not None and flag.level == "avoid":
+            return reason(
+                ReasonCode.LEFT_OUT_BY_PROTOCOL,
+                leave_out_what_the_protocol_leaves_out,
+                why=why.rstrip("."),
+            )
+    return None
 
 
 @rule(Stage.SELECTION, "ACSM 2009 (beginners start easy); clinical rules §7 (ladders)")
@@ -326,6 +350,17 @@ def hold_stretches_longer_for_older_adults(age: int, catalog: Catalog) -> Reason
         low=low,
         high=high,
         age=int(th.older_adult_age.value),
+    )
+
+
+@rule(Stage.SELECTION, "Garber 2011, ACSM (about 60 s of stretching per muscle group)")
+def repeat_stretches_to_a_minute(catalog: Catalog) -> Reason:
+    """A static stretch starts with enough repetitions of its hold to add up to about a
+    minute (``app.domain.dosing``)."""
+    th = Reads(catalog.thresholds)
+    total = int(th.stretch_total_seconds.value)
+    return reason(
+        ReasonCode.STRETCH_A_MINUTE_IN_ALL, repeat_stretches_to_a_minute, th.cited(), total=total
     )
 
 
