@@ -27,6 +27,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.logs import current_request_id
+from app.security_headers import API_HEADERS
 from app.telemetry import route_pattern
 
 __all__ = [
@@ -270,7 +272,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     # Log the class only: messages can carry request data, and request data is health data.
     log.error("unhandled error: %s", type(exc).__name__)
-    return problem_response(500, "The server could not complete the request.")
+    # Answered outside the request middleware (by the server-error layer): the headers it
+    # would have added are added here.
+    headers = dict(API_HEADERS)
+    headers["Cache-Control"] = "no-store"
+    rid = current_request_id.get()
+    if rid:
+        headers["X-Request-ID"] = rid
+    return problem_response(500, "The server could not complete the request.", headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -26,6 +26,7 @@ from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers, problem_respo
 from app.interop import cds_hooks as cds_wire
 from app.logs import configure_logging, current_request_id
 from app.ratelimit import rate_limiter
+from app.security_headers import API_HEADERS, DOCS_HEADERS
 from app.services.cds_auth import KeySets
 from app.services.clients import RecentKeys
 from app.settings import Settings, get_settings
@@ -138,17 +139,12 @@ class BodyLimit:
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
 # Paths whose responses carry a person's data: no cache may keep them.
 _NO_STORE = ("/v1/users", "/v1/recommendations", "/v1/audit-events", "/cds-services/")
-# The docs pages may load nothing from elsewhere: ReDoc's bundle still names a CDN logo.
-_DOCS_POLICY = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'"
-)
 
 
 class RequestContext:
     """Give each request an id (the caller's ``X-Request-ID`` if it is a plain token, else a
-    new one), echo it on the response, mark responses with user data ``no-store``, and keep
-    the docs pages to this origin."""
+    new one), echo it on the response, mark responses with user data ``no-store``, give
+    every answer the security headers, and keep the docs pages to this origin."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -160,8 +156,10 @@ class RequestContext:
         given = dict(scope["headers"]).get(b"x-request-id", b"")
         rid = given.decode() if _REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
-        no_store = scope["path"].startswith(_NO_STORE)
-        docs = scope["path"] in ("/docs", "/redoc", "/docs/oauth2-redirect")
+        # Behind a path prefix (``root_path``) the routes are the same: match without it.
+        path = scope["path"].removeprefix(scope.get("root_path", ""))
+        no_store = path.startswith(_NO_STORE)
+        docs = path in ("/docs", "/redoc", "/docs/oauth2-redirect")
 
         async def send_with_context(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -169,8 +167,8 @@ class RequestContext:
                 headers["X-Request-ID"] = rid
                 if no_store:
                     headers["Cache-Control"] = "no-store"
-                if docs:
-                    headers["Content-Security-Policy"] = _DOCS_POLICY
+                for name, value in DOCS_HEADERS if docs else API_HEADERS:
+                    headers[name] = value
             await send(message)
 
         # Every log line of this request names it, the server's report of a crash included

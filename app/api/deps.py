@@ -122,14 +122,19 @@ _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The sam
 async def get_tenant(
     request: Request,
     database: Annotated[Database, Depends(get_database)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_api_key)],
+    # Declared for the OpenAPI security schemes; the key itself is read by presented_key.
+    _bearer_scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _key_scheme: Annotated[str | None, Depends(_api_key)],
     now: Annotated[datetime, Depends(get_now)],
 ) -> Tenant:
     """The calling client, once its key checks out and its budget for the minute allows.
 
     A key checked in the last few seconds needs no database read (``RecentKeys``)."""
-    presented = bearer.credentials if bearer is not None else api_key
+    try:
+        presented = presented_key(request)
+    except Unauthorized:
+        await _charge_async(request, _failure_budget(request), now)
+        raise
     recent: RecentKeys = request.app.state.recent_keys
     tenant = recent.tenant_for(presented, now)
     if tenant is None:
@@ -142,6 +147,30 @@ async def get_tenant(
             recent.remember(presented, tenant, now)
     await _charge_async(request, tenant.client_id, now)
     return tenant
+
+
+_CONFLICTING = (
+    "The request carries more than one credential and they differ (Authorization and "
+    "X-API-Key, or one of them sent twice); send one key, once."
+)
+
+
+def presented_key(request: Request) -> str | None:
+    """The one API key a request presents, from ``Authorization: Bearer`` or ``X-API-Key``.
+
+    Two that differ, in the two headers or in one header sent twice, are refused rather
+    than one of them chosen: a proxy adding its own key, or a client mixing tenants, must
+    never be served silently as either. The same key sent both ways is one key."""
+    # A header sent empty is still a credential sent: it disagrees with any key.
+    keys = {value.strip() for value in request.headers.getlist("x-api-key")}
+    for value in request.headers.getlist("authorization"):
+        scheme, _, credentials = value.strip().partition(" ")
+        bearer = scheme.lower() == "bearer" and credentials.strip()
+        # Another scheme (Basic ...) is a credential too, and cannot agree with a key.
+        keys.add(credentials.strip() if bearer else value)
+    if len(keys) > 1:
+        raise Unauthorized(_CONFLICTING)
+    return next(iter(keys), None)
 
 
 def _authenticate(database: Database, presented: str | None) -> Tenant:
@@ -222,7 +251,11 @@ def get_hook_tenant(
     key_sets: KeySets = request.app.state.cds_key_sets
     policy = TokenPolicy(settings.cds_token_max_seconds, settings.cds_clock_skew_seconds)
     with _failures_budgeted(request, now):
-        token = read_hook_token(request.headers.get("authorization"))
+        authorizations = set(request.headers.getlist("authorization"))
+        if len(authorizations) > 1 or request.headers.getlist("x-api-key"):
+            # A CDS call presents the EHR's token alone, once.
+            raise Unauthorized(_CONFLICTING)
+        token = read_hook_token(next(iter(authorizations), None))
         with database.transaction(write=False) as session:
             issuer = find_issuer(session, token)
         use = verify_signature_and_claims(token, issuer, audiences, now, policy, key_sets)
@@ -286,6 +319,11 @@ WriteDb = Annotated[Session, Depends(_write_db, scope="function")]
 AuditDep = Annotated[AuditTrail, Depends(record_access, scope="function")]
 
 
+# Printable ASCII without spaces: a CDS call's stored key has a space, so the two
+# interfaces' keys never meet (``app.services.cds.hook_instance_key``).
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]+$"
+
+
 async def get_idempotency_key(
     request: Request,
     key: Annotated[
@@ -294,7 +332,7 @@ async def get_idempotency_key(
             alias="Idempotency-Key",
             min_length=1,
             max_length=255,
-            pattern=r"^[!-~]+$",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
             description="Any unique string (a UUID, say). A retry with the same key and "
             "body returns the first response; the same key with another body is refused "
             "(422). Keys are kept for a day (`LADDERBACK_IDEMPOTENCY_HOURS`).",

@@ -13,6 +13,7 @@ from pydantic.json_schema import SkipJsonSchema
 from app.api.schemas import (
     _RESPONSE_EXAMPLE,
     RECOMMENDATION_REQUEST_EXAMPLE,
+    UUID_PATTERN,
     WHOLE,
     ConditionIn,
     DoseOut,
@@ -61,7 +62,7 @@ __all__ = [
     "UserPatch",
 ]
 
-ResourceId = Annotated[str, Field(min_length=1, max_length=36, pattern=r"^[0-9a-f-]+$")]
+ResourceId = Annotated[str, Field(min_length=36, max_length=36, pattern=UUID_PATTERN)]
 ExternalId = Annotated[
     str,
     Field(

@@ -9,10 +9,17 @@ contract changes only when we decide it should.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+)
 from pydantic.json_schema import WithJsonSchema
 
 from app.domain.movement import Axis, Demand, Position
@@ -37,6 +44,10 @@ from app.domain.types import (
 )
 from app.settings import HISTORY_SESSIONS_CEILING
 
+# The service's ids (users, episodes, sessions, recommendations, cards) are UUIDs in their
+# canonical form; anything else names nothing and is refused with 422 before any query.
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -49,7 +60,7 @@ def _iso_date_only(value: Any) -> Any:
     return value
 
 
-def _plausible(value: date) -> date:
+def plausible_date(value: date) -> date:
     # Keeps date arithmetic (a date plus a rest interval) far from the calendar's ends.
     if not date(1900, 1, 1) <= value <= date(2100, 12, 31):
         raise ValueError("must be between 1900-01-01 and 2100-12-31")
@@ -59,7 +70,7 @@ def _plausible(value: date) -> date:
 IsoDate = Annotated[
     date,
     BeforeValidator(_iso_date_only),
-    AfterValidator(_plausible),
+    AfterValidator(plausible_date),
     WithJsonSchema(
         {
             "type": "string",
@@ -67,6 +78,47 @@ IsoDate = Annotated[
             # The range the service accepts, 1900-01-01 to 2100-12-31, as a pattern.
             "pattern": r"^(19[0-9]{2}|20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
             "description": "A date, YYYY-MM-DD, from 1900-01-01 to 2100-12-31.",
+        }
+    ),
+]
+
+
+# RFC 3339 with its offset, the year from 1901 to 2099: whatever the offset (at most a day),
+# the moment then exists in UTC and stays inside the 1900-2100 calendar dates live in.
+_INSTANT_PATTERN = (
+    r"^(190[1-9]|19[1-9][0-9]|20[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?"
+    r"([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_INSTANT = re.compile(_INSTANT_PATTERN)
+
+
+def _rfc3339_only(value: Any) -> Any:
+    # Lax pydantic would read a number as seconds since 1970, and any year at all.
+    if not isinstance(value, str) or not _INSTANT.match(value):
+        raise ValueError(
+            "must be an RFC 3339 date-time with its offset (2026-11-24T10:05:31Z), "
+            "from 1901 to 2099"
+        )
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    # Stored and compared in UTC: converted here, at the edge, never in the database layer.
+    return value.astimezone(UTC)
+
+
+# A moment with its offset, as the service accepts it everywhere: kept in UTC.
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339_only),
+    AfterValidator(_in_utc),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": _INSTANT_PATTERN,
+            "description": "A moment with its UTC offset (RFC 3339), from 1901 to 2099.",
         }
     ),
 ]

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
-    AwareDatetime,
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,7 +25,15 @@ from pydantic import (
     ValidationError,
 )
 
-from app.api.schemas import AGES, ExerciseDecisionOut, ReasonOut, RecommendationOut
+from app.api.schemas import (
+    AGES,
+    UUID_PATTERN,
+    ExerciseDecisionOut,
+    Instant,
+    ReasonOut,
+    RecommendationOut,
+    plausible_date,
+)
 from app.domain.types import (
     AbilityLevel,
     Change,
@@ -236,13 +244,11 @@ class AcceptedSuggestion(_Wire):
 
 
 class FeedbackItem(_Wire):
-    card: Annotated[
-        str, Field(pattern=r"^[0-9a-f-]{1,36}$", description="The card's `uuid`, as sent.")
-    ]
+    card: Annotated[str, Field(pattern=UUID_PATTERN, description="The card's `uuid`, as sent.")]
     outcome: Literal["accepted", "overridden"]
     acceptedSuggestions: list[AcceptedSuggestion] | None = None
     overrideReason: OverrideReason | None = None
-    outcomeTimestamp: AwareDatetime
+    outcomeTimestamp: Instant
 
 
 class FeedbackRequest(_Wire):
@@ -498,18 +504,25 @@ def _last_day(value: Any) -> Any:
     return (following - timedelta(days=1)).isoformat()
 
 
-FhirDay = Annotated[date, BeforeValidator(_first_day)]
-BirthDay = Annotated[date, BeforeValidator(_last_day)]
+# Held to the calendar the REST contract accepts (1900-2100), like every date in.
+FhirDay = Annotated[date, BeforeValidator(_first_day), AfterValidator(plausible_date)]
+BirthDay = Annotated[date, BeforeValidator(_last_day), AfterValidator(plausible_date)]
 
 
 class _Patient(_Lenient):
     resourceType: Literal["Patient"]
+    id: str | None = None
     birthDate: BirthDay | None = None
+
+
+class _Reference(_Lenient):
+    reference: str | None = None
 
 
 class _Condition(_Lenient):
     resourceType: Literal["Condition"]
     id: str | None = None
+    subject: _Reference | None = None
     code: _Concept | None = None
     clinicalStatus: _Concept | None = None
     verificationStatus: _Concept | None = None
@@ -523,6 +536,7 @@ class _Quantity(_Lenient):
 
 class _Observation(_Lenient):
     resourceType: Literal["Observation"]
+    subject: _Reference | None = None
     status: str
     code: _Concept
     effectiveDateTime: FhirDay | None = None
@@ -555,6 +569,15 @@ def _parse(model: type[_Model], data: Any, where: str) -> _Model:
         raise InvalidInput(f"{where}.{path}" if path else where, first["msg"]) from None
 
 
+def _about(resource: _Condition | _Observation, patient_id: str, where: str) -> None:
+    """A prefetched resource about another patient is refused, never read as this one's."""
+    reference = resource.subject.reference if resource.subject is not None else None
+    if reference is None:
+        return
+    if reference != f"Patient/{patient_id}" and not reference.endswith(f"/Patient/{patient_id}"):
+        raise InvalidInput(f"{where}.subject.reference", "must be the patient of context.patientId")
+
+
 def _age(birth: date, today: date) -> int:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
@@ -581,18 +604,24 @@ def _is_active(condition: _Condition) -> bool:
     return any(c.code in active for c in condition.clinicalStatus.coding)
 
 
-def _latest_pain(observations: Sequence[_Observation], today: date) -> int | None:
+def _latest_pain(observations: Sequence[tuple[int, _Observation]], today: date) -> int | None:
+    """The newest final pain-severity score. A score that is not a whole number from 0 to
+    10 is refused with its path, never skipped: an EHR sending 11 has a mapping to fix."""
     scores: list[tuple[date, int]] = []
-    for obs in observations:
+    for i, obs in observations:
         if obs.status not in _FINAL:
             continue
         if not any(c.system == LOINC and c.code == PAIN_SEVERITY.code for c in obs.code.coding):
             continue
         value: float | None = obs.valueInteger
+        where = f"prefetch.painScores.entry[{i}].resource.valueInteger"
         if value is None and obs.valueQuantity is not None:
             value = obs.valueQuantity.value
-        if value is None or value != int(value) or not 0 <= value <= 10:
+            where = f"prefetch.painScores.entry[{i}].resource.valueQuantity.value"
+        if value is None:
             continue
+        if value != int(value) or not 0 <= value <= 10:
+            raise InvalidInput(where, "a pain score is a whole number from 0 to 10")
         when = obs.effectiveDateTime or date.min
         if when > today:
             continue
@@ -602,7 +631,7 @@ def _latest_pain(observations: Sequence[_Observation], today: date) -> int | Non
 
 
 def read_prefetch(
-    prefetch: Mapping[str, dict[str, Any] | None] | None, today: date
+    prefetch: Mapping[str, dict[str, Any] | None] | None, today: date, patient_id: str
 ) -> PrefetchedPatient | None:
     """The profile and condition a decision needs, read from prefetched resources.
 
@@ -622,12 +651,17 @@ def read_prefetch(
     if patient_data is None or conditions_data is None or pain_data is None:
         return None
     patient = _parse(_Patient, patient_data, "prefetch.patient")
+    if patient.id != patient_id:
+        # Another chart's data must never be read as this patient's.
+        raise InvalidInput("prefetch.patient.id", "must be the patient of context.patientId")
     conditions_bundle = _parse(_Bundle, conditions_data, "prefetch.conditions")
     pain_bundle = _parse(_Bundle, pain_data, "prefetch.painScores")
 
     ours: list[tuple[date | None, str, ConditionKind]] = []
     for i, raw in _resources(conditions_bundle, "Condition"):
-        condition = _parse(_Condition, raw, f"prefetch.conditions.entry[{i}].resource")
+        where = f"prefetch.conditions.entry[{i}].resource"
+        condition = _parse(_Condition, raw, where)
+        _about(condition, patient_id, where)
         if not _is_active(condition) or condition.code is None:
             continue
         kinds = [kind_of(c.system, c.code) for c in condition.code.coding]
@@ -636,9 +670,11 @@ def read_prefetch(
             started = condition.onsetDateTime or condition.recordedDate
             ours.append((started, condition.id or "", kind))
     observations = [
-        _parse(_Observation, raw, f"prefetch.painScores.entry[{i}].resource")
+        (i, _parse(_Observation, raw, f"prefetch.painScores.entry[{i}].resource"))
         for i, raw in _resources(pain_bundle, "Observation")
     ]
+    for i, observation in observations:
+        _about(observation, patient_id, f"prefetch.painScores.entry[{i}].resource")
     pain = _latest_pain(observations, today)
     if not ours or pain is None or patient.birthDate is None:
         return None

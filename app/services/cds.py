@@ -40,7 +40,7 @@ from app.services.idempotency import IdempotencyKeyReused, Outcome, fingerprint,
 from app.services.stored_recommendations import recommend_for_user
 from app.telemetry import count_recommendation
 
-__all__ = ["call_patient_view", "record_feedback"]
+__all__ = ["call_patient_view", "hook_instance_key", "record_feedback"]
 
 # Card ids are UUIDv5 names under this namespace: the same call always names its cards alike.
 _CARDS = uuid.UUID("0f6c1d8e-4b7a-5d2e-9c3f-8a1b2c3d4e5f")
@@ -65,7 +65,7 @@ def _decide(
         stored = recommend_for_user(session, tenant.client_id, user.id, catalog, now, source="cds")
         return cards_for(stored.recommendation, card_uuid), user.id, stored.id
     try:
-        patient = read_prefetch(call.prefetch, now.date())
+        patient = read_prefetch(call.prefetch, now.date(), call.context.patientId)
     except PrefetchMissing as missing:
         raise PreconditionFailed(
             "prefetch",
@@ -128,7 +128,7 @@ def call_patient_view(
         outcome = once(
             session,
             client_id=tenant.client_id,
-            key=f"cds-hooks:{call.hookInstance}",
+            key=hook_instance_key(call.hookInstance),
             request_fingerprint=fingerprint("cds.patient-view", SERVICE_ID, given),
             now=now,
             keep_hours=keep_hours,
@@ -138,6 +138,13 @@ def call_patient_view(
         raise _hook_instance_used() from None
     body: dict[str, Any] = outcome.body
     return body
+
+
+def hook_instance_key(hook_instance: str) -> str:
+    """The idempotency key a CDS call is stored under. It holds a space, which no REST
+    ``Idempotency-Key`` may (the header admits only ``[!-~]``), so an app's key can never
+    claim, or replay, an EHR's call, whatever it is."""
+    return f"cds-hooks {hook_instance}"
 
 
 def record_feedback(

@@ -213,7 +213,7 @@ def test_a_non_json_body_is_a_415_problem(client: TestClient) -> None:
 def test_a_wrong_method_names_every_allowed_method(client: TestClient) -> None:
     for path, allowed in (
         ("/v1/users", "GET, POST"),
-        ("/v1/users/" + "0" * 36, "DELETE, GET, PATCH"),
+        ("/v1/users/" + "00000000-0000-4000-8000-000000000000", "DELETE, GET, PATCH"),
         ("/v1/recommendations", "POST"),
     ):
         response = client.put(path, json={})

@@ -109,7 +109,9 @@ def test_each_access_to_a_users_data_leaves_an_audit_event(api: TestClient) -> N
     api.get(f"/v1/users/{user_id}", headers={"X-Request-ID": rid})
     api.post(f"/v1/users/{user_id}/recommendations")
     api.post(f"/v1/users/{user_id}/sessions", json=session(day=TODAY))
-    assert_problem(api.get(f"/v1/users/{user_id}/sessions/{'0' * 36}"), 404)  # not an access
+    assert_problem(
+        api.get(f"/v1/users/{user_id}/sessions/00000000-0000-4000-8000-000000000000"), 404
+    )  # not an access
     api.delete(f"/v1/users/{user_id}")
 
     events = api.get("/v1/audit-events", params={"limit": 100}).json()
@@ -140,7 +142,7 @@ def test_responses_with_user_data_are_never_cached(api: TestClient) -> None:
     user_id = new_user(api)
     for response in (
         api.get(f"/v1/users/{user_id}"),
-        api.get("/v1/users/" + "0" * 36),  # errors too
+        api.get("/v1/users/" + "00000000-0000-4000-8000-000000000000"),  # errors too
         api.get("/v1/audit-events"),
         api.post("/v1/recommendations", json={}),
     ):

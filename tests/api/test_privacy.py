@@ -36,7 +36,8 @@ def test_a_full_flow_logs_no_health_data_and_no_key(
         api.post(f"/v1/users/{user_id}/recommendations/{rec['id']}/replay")
         api.post(f"/v1/users/{user_id}/sessions", json={"date": "2026-13-45", "pain": True})
         api.patch(
-            f"/v1/users/{user_id}/conditions/{'0' * 36}", json={"red_flags": ["saddle_numbness"]}
+            f"/v1/users/{user_id}/conditions/00000000-0000-4000-8000-000000000000",
+            json={"red_flags": ["saddle_numbness"]},
         )
         api.delete(f"/v1/users/{user_id}")
         # A crash inside a route, with health data in the exception's message.

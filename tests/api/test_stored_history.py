@@ -190,7 +190,9 @@ def test_one_active_episode_at_a_time_and_a_history_of_episodes(api: TestClient)
     assert_problem(reopen, 409, "status")
     logged = api.post(f"/v1/users/{user_id}/sessions", json=session(day=TODAY)).json()
     assert logged["condition_id"] == second.json()["id"]
-    assert_problem(api.get(f"/v1/users/{user_id}/conditions/{'0' * 36}"), 404)
+    assert_problem(
+        api.get(f"/v1/users/{user_id}/conditions/00000000-0000-4000-8000-000000000000"), 404
+    )
 
 
 @pytest.mark.parametrize(
@@ -201,7 +203,7 @@ def test_one_active_episode_at_a_time_and_a_history_of_episodes(api: TestClient)
             {"exercises": [exercise_result(), exercise_result(exercise_id="moon-walk")]},
             "exercises[1].exercise_id",
         ),
-        ({"recommendation_id": "0" * 36}, "recommendation_id"),
+        ({"recommendation_id": "00000000-0000-4000-8000-000000000000"}, "recommendation_id"),
         ({"pain_before": 11}, "pain_before"),
         ({"completed": "yes"}, "completed"),
     ],
@@ -377,8 +379,15 @@ def test_a_replay_under_a_new_ruleset_lists_what_changed(
 
 def test_an_unknown_recommendation_is_a_404(api: TestClient) -> None:
     user_id = new_user(api, with_condition=condition())
-    assert_problem(api.get(f"/v1/users/{user_id}/recommendations/{'0' * 36}"), 404)
-    assert_problem(api.post(f"/v1/users/{user_id}/recommendations/{'0' * 36}/replay"), 404)
+    assert_problem(
+        api.get(f"/v1/users/{user_id}/recommendations/00000000-0000-4000-8000-000000000000"), 404
+    )
+    assert_problem(
+        api.post(
+            f"/v1/users/{user_id}/recommendations/00000000-0000-4000-8000-000000000000/replay"
+        ),
+        404,
+    )
 
 
 @pytest.mark.parametrize(

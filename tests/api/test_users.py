@@ -55,6 +55,36 @@ def test_a_key_works_as_bearer_or_x_api_key(app: FastAPI, api_key: str) -> None:
     assert client.get("/v1/users", headers={"X-API-Key": api_key}).is_success
 
 
+def test_credentials_that_disagree_are_refused_never_one_of_them_chosen(
+    app: FastAPI, database: Database, api_key: str
+) -> None:
+    """Every arrangement of up to two Authorization and two X-API-Key headers, drawn from
+    two tenants' keys, a garbage one and an empty one: served only when every credential is
+    the same key, and then as that key's tenant; otherwise a 401 problem, whichever header
+    comes first."""
+    other = new_key(database, "the other tenant")
+    client = TestClient(app)
+    mine = new_user(TestClient(app, headers={"X-API-Key": api_key}))
+    pool = {"mine": api_key, "other": other, "garbage": "lb_000000000000_" + "A" * 43, "empty": ""}
+    choices = [(), *((k,) for k in pool), *((a, b) for a in pool for b in pool)]
+    for bearers in choices:
+        for x_keys in choices:
+            headers = [("Authorization", f"Bearer {pool[k]}") for k in bearers]
+            headers += [("X-API-Key", pool[k]) for k in x_keys]
+            presented = set(bearers) | set(x_keys)
+            response = client.get("/v1/users", headers=headers)
+            if presented == {"mine"}:
+                assert response.status_code == 200, headers
+                assert mine in [u["id"] for u in response.json()["items"]]
+            elif presented == {"other"}:
+                assert response.status_code == 200, headers
+                assert mine not in [u["id"] for u in response.json()["items"]]
+            else:
+                assert_problem(response, 401)
+                if len(presented) > 1:
+                    assert "more than one credential" in response.json()["detail"]
+
+
 def test_a_key_with_one_character_changed_is_refused(app: FastAPI, api_key: str) -> None:
     forged = api_key[:-1] + ("A" if api_key[-1] != "A" else "B")
     assert_problem(TestClient(app).get("/v1/users", headers={"X-API-Key": forged}), 401)
@@ -234,7 +264,9 @@ def test_another_tenants_ids_answer_404_on_every_user_route(app: FastAPI, api: T
             problem = assert_problem(response, 404)
             # Exactly the answer a missing user gets: nothing tells the two apart.
             missing = intruder.request(
-                method.upper(), path.format(**{**ids, "user_id": "0" * 36}), json=body
+                method.upper(),
+                path.format(**{**ids, "user_id": "00000000-0000-4000-8000-000000000000"}),
+                json=body,
             )
             assert missing.status_code == 404
             assert problem["title"] == missing.json()["title"]
@@ -295,3 +327,29 @@ def test_deleting_a_user_erases_everything_about_them(api: TestClient, database:
     assert api.delete(f"/v1/users/{user}").status_code == 204
     assert not any(_rows_about(database, user, ids["condition_id"]).values())
     assert api.get(f"/v1/users/{kept}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "----",
+        "0",
+        "-" * 36,
+        "f" * 36,
+        "00000000-0000-4000-8000-00000000000G",
+        "00000000000040008000000000000000",
+    ],
+)
+def test_an_id_that_is_not_the_services_uuid_is_a_422_naming_it(
+    api: TestClient, given: str
+) -> None:
+    """Ids are the service's own UUIDs (README): anything else names nothing and says so,
+    in the path and in the query, rather than looking like a missing user (404)."""
+    assert_problem(api.get(f"/v1/users/{given}"), 422, "path.user_id")
+    user_id = new_user(api)
+    assert_problem(api.get(f"/v1/users/{user_id}/sessions/{given}"), 422)
+    assert_problem(api.get("/v1/audit-events", params={"user_id": given}), 422, "query.user_id")
+
+
+def test_a_well_formed_id_of_nobody_is_a_404(api: TestClient) -> None:
+    assert_problem(api.get("/v1/users/00000000-0000-4000-8000-000000000000"), 404)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,12 +23,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlmodel import select
 
-from app.api.deps import get_now
+from app.api.deps import IDEMPOTENCY_KEY_PATTERN, get_now
 from app.db.models import CdsCard, CdsFeedback, CdsTokenUse
 from app.db.session import Database
 from app.main import create_app
+from app.services.cds import hook_instance_key
 from app.services.cds_auth import KeySets, add_issuer
 from app.services.clients import create_client
 from app.settings import Settings
@@ -415,6 +419,71 @@ def test_a_malformed_prefetch_is_a_422_naming_the_field(client: TestClient, ehr:
     )
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("valueInteger", 11),
+        ("valueInteger", -1),
+        ("valueInteger", 6.5),
+        ("valueQuantity", {"value": 11}),
+        ("valueQuantity", {"value": -1}),
+        ("valueQuantity", {"value": 6.5}),
+    ],
+)
+def test_a_pain_score_off_the_scale_is_a_422_naming_it_never_skipped(
+    client: TestClient, ehr: Ehr, field: str, value: object
+) -> None:
+    """0-10 whole numbers only, however the score is sent: a skipped 11 would silently
+    plan from an older score, or from none."""
+    bad = _prefetch()
+    resource = bad["painScores"]["entry"][0]["resource"]
+    del resource["valueInteger"]
+    resource[field] = value
+    path = "prefetch.painScores.entry[0].resource." + (
+        "valueInteger" if field == "valueInteger" else "valueQuantity.value"
+    )
+    assert_problem(_call(client, ehr, "p1", prefetch=bad), 422, path)
+    # The same score on the scale is read.
+    resource[field] = 7 if field == "valueInteger" else {"value": 7}
+    assert _call(client, ehr, "p1", prefetch=bad).status_code == 200
+
+
+def test_a_prefetched_patient_other_than_the_context_patient_is_refused(
+    client: TestClient, ehr: Ehr
+) -> None:
+    """The prefetch is read as the chart's patient only when it is that patient."""
+    other = _prefetch()
+    other["patient"]["id"] = "p2"
+    assert_problem(_call(client, ehr, "p1", prefetch=other), 422, "prefetch.patient.id")
+    nameless = _prefetch()
+    del nameless["patient"]["id"]
+    assert_problem(_call(client, ehr, "p1", prefetch=nameless), 422, "prefetch.patient.id")
+    # Conditions and pain scores about someone else are refused too, naming the reference.
+    foreign = _prefetch()
+    foreign["conditions"]["entry"][0]["resource"]["subject"] = {"reference": "Patient/p2"}
+    field = "prefetch.conditions.entry[0].resource.subject.reference"
+    assert_problem(_call(client, ehr, "p1", prefetch=foreign), 422, field)
+    foreign = _prefetch()
+    foreign["painScores"]["entry"][0]["resource"]["subject"] = {"reference": "Patient/p2"}
+    field = "prefetch.painScores.entry[0].resource.subject.reference"
+    assert_problem(_call(client, ehr, "p1", prefetch=foreign), 422, field)
+    # An absolute reference to the same patient is the same patient.
+    absolute = _prefetch()
+    subject = {"reference": "https://ehr.example/fhir/Patient/p1"}
+    absolute["painScores"]["entry"][0]["resource"]["subject"] = subject
+    assert _call(client, ehr, "p1", prefetch=absolute).status_code == 200
+
+
+def test_a_prefetched_date_off_the_calendar_is_a_422_naming_it(
+    client: TestClient, ehr: Ehr
+) -> None:
+    """Dates read from the EHR are held to the range the REST contract accepts."""
+    old = _prefetch()
+    old["conditions"]["entry"][0]["resource"]["onsetDateTime"] = "0001-01-01T00:00:00+14:00"
+    field = "prefetch.conditions.entry[0].resource.onsetDateTime"
+    assert_problem(_call(client, ehr, "p1", prefetch=old), 422, field)
+
+
 def test_a_clinic_never_sees_another_clinics_patient(
     client: TestClient, database: Database, app: FastAPI, clock: Clock
 ) -> None:
@@ -509,6 +578,15 @@ def test_feedback_on_a_card_is_stored_once(
     url = SERVICE + "/feedback"
     response = client.post(url, json={"feedback": [again]}, headers=ehr.headers())
     assert response.json() == {"received": 1, "stored": 1}
+    # A far offset is kept as the same moment in UTC.
+    late = {**item, "outcomeTimestamp": "2026-11-24T23:30:00-14:00", "outcome": "accepted"}
+    assert _feedback(client, ehr, [late]).json() == {"received": 1, "stored": 1}
+    with database.transaction(write=False) as db:
+        stamps = db.exec(
+            select(CdsFeedback.outcome_at).where(CdsFeedback.card_id == card["uuid"])
+        ).all()
+    latest = max(s if s.tzinfo else s.replace(tzinfo=UTC) for s in stamps)
+    assert latest == datetime(2026, 11, 25, 13, 30, tzinfo=UTC)
 
 
 def test_feedback_on_an_unknown_or_foreign_card_is_refused(
@@ -525,6 +603,11 @@ def test_feedback_on_an_unknown_or_foreign_card_is_refused(
     assert_problem(_feedback(client, south, [suggestion]), 422, "feedback[0].acceptedSuggestions")
     naive = {**item, "outcomeTimestamp": "2026-11-24T10:00:00"}
     assert_problem(_feedback(client, south, [naive]), 422, "feedback[0].outcomeTimestamp")
+    # Valid RFC 3339, but the offset pushes the moment off the calendar in UTC: a 422 naming
+    # the field, never a 500.
+    for edge in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "1850-06-01T00:00:00Z"):
+        off = {**item, "outcomeTimestamp": edge}
+        assert_problem(_feedback(client, south, [off]), 422, "feedback[0].outcomeTimestamp")
     # A NUL character cannot be stored (PostgreSQL): refused by the schema, never a 500.
     nul = {**item, "outcome": "overridden", "overrideReason": {"userComment": "a\u0000b"}}
     field = "feedback[0].overrideReason.userComment"
@@ -840,3 +923,55 @@ def test_the_cli_registers_lists_and_removes_an_issuer(
         database_url, "cds-issuers", "add", str(uuid.uuid4()), "x", "--jwks-url", "https://x"
     )
     assert unknown.returncode == 1
+
+
+def test_a_hook_call_with_a_second_credential_is_refused(
+    client: TestClient, ehr: Ehr, database: Database, app: FastAPI, clock: Clock
+) -> None:
+    """A CDS call presents the EHR's token alone, once: an API key beside it, or a second
+    Authorization header, is refused rather than one of them chosen."""
+    _registered(ehr, "ehr-3001")
+    other = _clinic(database, app, clock)
+    body = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/dr-1", "patientId": "ehr-3001"},
+    }
+    token = ehr.headers()["Authorization"]
+    with database.transaction() as db:
+        _, api_key = create_client(db, "Another app", datetime.now(UTC))
+    doubled = [
+        [("Authorization", token), ("X-API-Key", api_key)],
+        [("Authorization", token), ("Authorization", other.headers()["Authorization"])],
+        [("Authorization", other.headers()["Authorization"]), ("Authorization", token)],
+    ]
+    for headers in doubled:
+        response = client.post(SERVICE, json=body, headers=headers)
+        assert_problem(response, 401)
+        assert "more than one credential" in response.json()["detail"]
+    # The token alone still works (a refused call did not spend its jti).
+    assert client.post(SERVICE, json=body, headers=[("Authorization", token)]).status_code == 200
+
+
+def test_an_apps_idempotency_key_never_collides_with_an_ehrs_call(
+    client: TestClient, ehr: Ehr
+) -> None:
+    """The REST and CDS interfaces keep their idempotency keys apart: an app of the same
+    tenant sending ``cds-hooks:<hookInstance>`` (or anything else) first does not make the
+    EHR's call a 409 or a replay."""
+    assert ehr.api is not None
+    user_id = _registered(ehr, "ehr-3002")
+    instance = str(uuid.uuid4())
+    url = f"/v1/users/{user_id}/recommendations"
+    for key in (f"cds-hooks:{instance}", f"cds-hooks{instance}", instance):
+        made = ehr.api.post(url, headers={"Idempotency-Key": key})
+        assert made.status_code == 201, made.text
+    # The stored form of a hook call's key has a space: the header refuses it.
+    spaced = ehr.api.post(url, headers={"Idempotency-Key": hook_instance_key(instance)})
+    assert_problem(spaced, 422, "header.Idempotency-Key")
+    _cards(_call(client, ehr, "ehr-3002", hook_instance=instance))
+
+
+@given(instance=st.from_regex(r"^[!-~]{1,64}$", fullmatch=True))
+def test_no_key_the_rest_header_admits_is_a_hook_calls_key(instance: str) -> None:
+    assert re.fullmatch(IDEMPOTENCY_KEY_PATTERN, hook_instance_key(instance)) is None

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from app.api.deps import ReadDb, TenantDep
 from app.api.resources import AuditPage
 from app.api.responses import LIST_PROBLEMS, problems
+from app.api.schemas import UUID_PATTERN
 from app.services.audit import list_events
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -30,7 +31,7 @@ def list_audit_events(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     user_id: Annotated[
-        str | None, Query(pattern=r"^[0-9a-f-]{1,36}$", description="Only this user's events.")
+        str | None, Query(pattern=UUID_PATTERN, description="Only this user's events.")
     ] = None,
 ) -> AuditPage:
     return list_events(db, tenant.client_id, limit, offset, user_id)

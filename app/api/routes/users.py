@@ -46,6 +46,7 @@ from app.api.responses import (
     created,
     problems,
 )
+from app.api.schemas import UUID_PATTERN
 from app.services import conditions, sessions, stored_recommendations, users
 from app.services.idempotency import Outcome, fingerprint, once
 
@@ -53,7 +54,7 @@ from app.services.idempotency import Outcome, fingerprint, once
 router = APIRouter(prefix="/v1", dependencies=[Depends(record_access, scope="function")])
 
 # Ids are the service's own UUIDs; anything else is refused before it reaches a query.
-ID_PATTERN = r"^[0-9a-f-]{1,36}$"
+ID_PATTERN = UUID_PATTERN
 UserId = Annotated[str, Path(pattern=ID_PATTERN, description="The id the service gave the user.")]
 ChildId = Annotated[str, Path(pattern=ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size.")]
