@@ -523,6 +523,20 @@ class IdempotencyKeys:
         ).one()
         return StoredResponse(row.fingerprint, row.status_code, row.response, row.headers or {})
 
+    def stored(self, client_id: str, key: str, now: datetime) -> StoredResponse | None:
+        """The completed, unexpired response kept under ``key``, without claiming it."""
+        row = self.session.exec(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.client_id == client_id,
+                IdempotencyRecord.key == key,
+                col(IdempotencyRecord.expires_at) > now,
+                col(IdempotencyRecord.status_code) != 0,
+            )
+        ).first()
+        if row is None:
+            return None
+        return StoredResponse(row.fingerprint, row.status_code, row.response, row.headers or {})
+
     def complete(
         self,
         client_id: str,

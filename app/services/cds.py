@@ -36,7 +36,7 @@ from app.interop.cds_hooks import (
 )
 from app.services.audit import Access, record
 from app.services.clients import Tenant
-from app.services.idempotency import IdempotencyKeyReused, Outcome, fingerprint, once
+from app.services.idempotency import IdempotencyKeyReused, Outcome, fingerprint, once, replay_of
 from app.services.stored_recommendations import recommend_for_user
 from app.telemetry import count_recommendation
 
@@ -124,12 +124,26 @@ def call_patient_view(
 
     # The access token, if the EHR sent one, is neither part of "the same call" nor kept.
     given = call.model_dump(mode="json", exclude={"fhirAuthorization"}, exclude_none=True)
+    request_fingerprint = fingerprint("cds.patient-view", SERVICE_ID, given)
+    # A call answered before the two interfaces' keys were parted was kept under
+    # "cds-hooks:<hookInstance>" (for a day): its retry still replays it. A REST key of that
+    # form holds another request's fingerprint, so it is never replayed here.
+    earlier = replay_of(
+        session,
+        client_id=tenant.client_id,
+        key=f"cds-hooks:{call.hookInstance}",
+        request_fingerprint=request_fingerprint,
+        now=now,
+    )
+    if earlier is not None:
+        replayed: dict[str, Any] = earlier.body
+        return replayed
     try:
         outcome = once(
             session,
             client_id=tenant.client_id,
             key=hook_instance_key(call.hookInstance),
-            request_fingerprint=fingerprint("cds.patient-view", SERVICE_ID, given),
+            request_fingerprint=request_fingerprint,
             now=now,
             keep_hours=keep_hours,
             act=act,

@@ -21,7 +21,7 @@ from sqlmodel import Session
 from app.db.repositories import IdempotencyKeys
 from app.errors import AppError
 
-__all__ = ["IdempotencyKeyReused", "Outcome", "fingerprint", "once"]
+__all__ = ["IdempotencyKeyReused", "Outcome", "fingerprint", "once", "replay_of"]
 
 
 class IdempotencyKeyReused(AppError):
@@ -85,3 +85,14 @@ def once(
         headers=outcome.headers,
     )
     return outcome
+
+
+def replay_of(
+    session: Session, *, client_id: str, key: str, request_fingerprint: str, now: datetime
+) -> Outcome | None:
+    """The stored response of this very request under ``key``, if there is one; nothing is
+    claimed, and a response to another request under that key is never returned."""
+    stored = IdempotencyKeys(session).stored(client_id, key, now)
+    if stored is None or stored.fingerprint != request_fingerprint:
+        return None
+    return Outcome(stored.status_code, stored.body, stored.headers, replayed=True)

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from app.api.deps import IDEMPOTENCY_KEY_PATTERN, get_now
-from app.db.models import CdsCard, CdsFeedback, CdsTokenUse
+from app.db.models import CdsCard, CdsFeedback, CdsTokenUse, IdempotencyRecord
 from app.db.session import Database
 from app.main import create_app
 from app.services.cds import hook_instance_key
@@ -975,3 +975,30 @@ def test_an_apps_idempotency_key_never_collides_with_an_ehrs_call(
 @given(instance=st.from_regex(r"^[!-~]{1,64}$", fullmatch=True))
 def test_no_key_the_rest_header_admits_is_a_hook_calls_key(instance: str) -> None:
     assert re.fullmatch(IDEMPOTENCY_KEY_PATTERN, hook_instance_key(instance)) is None
+
+
+def test_a_call_kept_under_the_earlier_key_form_still_replays_and_a_rest_key_never_does(
+    client: TestClient, ehr: Ehr, database: Database
+) -> None:
+    """Calls answered before the namespaces were parted sit under ``cds-hooks:<id>`` for a
+    day: a retry of the same call replays them; a REST key of that form is never replayed."""
+    assert ehr.api is not None
+    user_id = _registered(ehr, "ehr-3003")
+    instance = str(uuid.uuid4())
+    first = _cards(_call(client, ehr, "ehr-3003", hook_instance=instance))
+    with database.transaction() as db:
+        row = db.exec(
+            select(IdempotencyRecord).where(IdempotencyRecord.key == hook_instance_key(instance))
+        ).one()
+        row.key = f"cds-hooks:{instance}"
+        db.add(row)
+    assert _cards(_call(client, ehr, "ehr-3003", hook_instance=instance)) == first
+    assert ehr.api.get(f"/v1/users/{user_id}/recommendations").json()["total"] == 1
+    # An app's key of the earlier form, on another request, is not the EHR's call.
+    other = str(uuid.uuid4())
+    made = ehr.api.post(
+        f"/v1/users/{user_id}/recommendations", headers={"Idempotency-Key": f"cds-hooks:{other}"}
+    )
+    assert made.status_code == 201
+    cards = _cards(_call(client, ehr, "ehr-3003", hook_instance=other))
+    assert cards[0]["uuid"] != first[0]["uuid"]
