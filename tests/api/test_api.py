@@ -311,9 +311,9 @@ def test_health(client: TestClient) -> None:
     assert health["exercises"] >= 45
 
 
-def test_an_unexpected_failure_is_a_500_problem_that_discloses_nothing(
-    database_url: str, api_key: str
-) -> None:
+def crashed_response(database_url: str, api_key: str) -> Any:
+    """The answer to a request whose handling raises an unexpected error, with a message
+    that must never reach the caller."""
     app = create_app(Settings(database_url=database_url))
 
     def broken_catalog() -> None:
@@ -322,7 +322,13 @@ def test_an_unexpected_failure_is_a_500_problem_that_discloses_nothing(
     app.dependency_overrides[get_catalog] = broken_catalog
     auth = {"Authorization": f"Bearer {api_key}"}
     with TestClient(app, raise_server_exceptions=False, headers=auth) as broken:
-        response = broken.post("/v1/recommendations", json=body())
+        return broken.post("/v1/recommendations", json=body())
+
+
+def test_an_unexpected_failure_is_a_500_problem_that_discloses_nothing(
+    database_url: str, api_key: str
+) -> None:
+    response = crashed_response(database_url, api_key)
     problem = assert_problem(response, 500)
     assert "secret" not in response.text
     assert "Traceback" not in response.text

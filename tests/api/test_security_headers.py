@@ -12,10 +12,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Headers
 
-from app.api.deps import get_catalog
 from app.main import create_app
 from app.settings import Settings
-from tests.api.test_api import body
+from tests.api.test_api import crashed_response
 
 _API_ONLY = "default-src 'none'"
 
@@ -67,15 +66,7 @@ def test_the_docs_pages_keep_to_this_origin_and_are_never_framed(
 
 
 def test_an_unexpected_failure_carries_them(database_url: str, api_key: str) -> None:
-    app = create_app(Settings(database_url=database_url))
-
-    def broken_catalog() -> None:
-        raise RuntimeError("boom")
-
-    app.dependency_overrides[get_catalog] = broken_catalog
-    auth = {"Authorization": f"Bearer {api_key}"}
-    with TestClient(app, raise_server_exceptions=False, headers=auth) as broken:
-        response = broken.post("/v1/recommendations", json=body())
+    response = crashed_response(database_url, api_key)
     assert response.status_code == 500
     _assert_secure(response.headers, page=False)
     assert response.headers["cache-control"] == "no-store"
