@@ -142,6 +142,8 @@ def _cds_issuers(session: Session, args: argparse.Namespace, now: datetime) -> i
 # Seconds a stopping worker waits for requests in flight (container stops allow about 10).
 GRACEFUL_SHUTDOWN_SECONDS = 8
 METRICS_FOLDER = "PROMETHEUS_MULTIPROC_DIR"
+# Named, not imported: each worker process imports it.
+EDGE_PROTOCOL = "app.edge:EdgeProtocol"
 
 
 def serve(settings: Settings) -> int:
@@ -166,9 +168,14 @@ def serve(settings: Settings) -> int:
             log_config=logging_config(settings.log_level),
             access_log=False,  # replaced by one JSON line a request (app.telemetry)
             proxy_headers=True,
-            forwarded_allow_ips=settings.forwarded_allow_ips,
+            # No proxy listed: the connection's own address is the client's.
+            forwarded_allow_ips=settings.forwarded_allow_ips or "",
             server_header=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            # uvicorn's httptools protocol with size, time and connection limits.
+            http=EDGE_PROTOCOL,
+            ws="none",  # no WebSocket route: upgrades are answered as plain HTTP
+            timeout_keep_alive=settings.keep_alive_seconds,
         )
     finally:
         if made:

@@ -45,6 +45,7 @@ __all__ = [
     "Unauthorized",
     "field_path",
     "install_error_handlers",
+    "problem_document",
     "problem_response",
 ]
 
@@ -58,12 +59,15 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     406: "Not acceptable",
+    408: "Request timeout",
     409: "Conflict",
     412: "Precondition failed",
     413: "Payload too large",
+    414: "URI too long",
     415: "Unsupported media type",
     422: "Invalid input",
     429: "Too many requests",
+    431: "Request header fields too large",
     500: "Internal server error",
     503: "Service unavailable",
 }
@@ -195,6 +199,26 @@ def field_path(loc: Sequence[int | str], *, caller_key_last: bool = False) -> st
     return out
 
 
+def problem_document(
+    status: int,
+    detail: str,
+    *,
+    type_: str = "about:blank",
+    title: str | None = None,
+    errors: Sequence[dict[str, str]] = (),
+) -> dict[str, Any]:
+    """The RFC 9457 body: the same fields from the app and from the server's edge."""
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = list(errors)
+    return body
+
+
 def problem_response(
     status: int,
     detail: str,
@@ -204,14 +228,7 @@ def problem_response(
     errors: Sequence[dict[str, str]] = (),
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": type_,
-        "title": title or _TITLES.get(status, "Error"),
-        "status": status,
-        "detail": detail,
-    }
-    if errors:
-        body["errors"] = list(errors)
+    body = problem_document(status, detail, type_=type_, title=title, errors=errors)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 

@@ -116,8 +116,7 @@ class BodyLimit:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                await self.app(scope, _replay([message]), send)
-                return
+                return  # the client left (or the edge cut it off): no one to answer
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:

@@ -6,10 +6,11 @@ convention every host and container platform uses), or ``LADDERBACK_DATABASE_URL
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
@@ -82,10 +83,56 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("LADDERBACK_WORKERS", "WEB_CONCURRENCY"),
         description="Worker processes of `ladderback serve`; each takes about one core.",
     )
-    forwarded_allow_ips: str = Field(
-        default="127.0.0.1",
-        description="Proxies (comma-separated addresses, or `*`) whose X-Forwarded-For and "
-        "X-Forwarded-Proto are believed: set it to the load balancer's address.",
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Proxies (comma-separated IP addresses or networks) whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed; none by default. A listed "
+        "proxy must append the address it saw: the client is the last address in "
+        "X-Forwarded-For that is not a listed proxy.",
+    )
+    max_request_target_bytes: int = Field(
+        default=8_192,
+        ge=1_024,
+        le=65_536,
+        description="Longest request target (path and query) accepted; 414 beyond.",
+    )
+    max_header_line_bytes: int = Field(
+        default=16_384,
+        ge=1_024,
+        le=65_536,
+        description="Longest header (name and value) accepted; 431 beyond.",
+    )
+    max_header_bytes: int = Field(
+        default=65_536,
+        ge=4_096,
+        le=1_048_576,
+        description="Most bytes of request line and headers together; 431 beyond.",
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Time from a request's first byte to the end of its headers; 408 beyond.",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Time from the end of the headers to the end of the body; 408 beyond.",
+    )
+    keep_alive_seconds: int = Field(
+        default=5,
+        ge=1,
+        le=300,
+        description="How long a connection may wait idle for its next request (or its "
+        "first) before it is closed.",
+    )
+    max_connections: int = Field(
+        default=1_000,
+        ge=8,
+        le=100_000,
+        description="Open connections one worker keeps; beyond, the longest-waiting idle or "
+        "slow one is closed, or the new one gets 503. Lowered to fit the open-file limit.",
     )
     migrate_on_start: bool = Field(
         default=True,
@@ -117,6 +164,31 @@ class Settings(BaseSettings):
         le=3600,
         description="Least time between fetches of a JWK Set forced by an unknown `kid`.",
     )
+
+    @model_validator(mode="after")
+    def _line_within_head(self) -> Settings:
+        if self.max_header_line_bytes > self.max_header_bytes:
+            raise ValueError("max_header_line_bytes must not exceed max_header_bytes")
+        return self
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies_by_address(cls, value: str | None) -> str | None:
+        # uvicorn would take `*` to mean "believe any client's X-Forwarded-For" (and use its
+        # first, client-written address), and a mistyped address as a literal that never
+        # matches: both are refused here, so the failed-key budget's address is unforgeable.
+        entries = [e.strip() for e in (value or "").split(",") if e.strip()]
+        for entry in entries:
+            if entry == "*":
+                raise ValueError(
+                    "`*` would let any client choose the address it is counted by: list "
+                    "the proxies' addresses or networks (10.0.0.0/8, say)"
+                )
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return ",".join(entries) or None
 
     @field_validator("public_url")
     @classmethod

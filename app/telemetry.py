@@ -6,7 +6,9 @@ Metrics (``GET /metrics``):
   method, route template and status;
 - ``ladderback_recommendations_total`` by source (stateless, stored, cds) and status, and
   ``ladderback_recommended_exercises_total`` by source and change type;
-- ``ladderback_database_errors_total`` by kind (unavailable, invalid_value).
+- ``ladderback_database_errors_total`` by kind (unavailable, invalid_value);
+- ``ladderback_edge_refusals_total`` by reason: requests and connections the HTTP edge
+  (``app.edge``) answered or closed before the application saw them.
 
 Labels hold route templates, never paths: a path carries ids, and one series per id would
 grow without bound. With several worker processes, ``ladderback serve`` points
@@ -38,6 +40,7 @@ __all__ = [
     "METRICS_MEDIA_TYPE",
     "RequestTelemetry",
     "count_database_error",
+    "count_edge_refusal",
     "count_recommendation",
     "metrics_text",
     "route_pattern",
@@ -79,6 +82,16 @@ DATABASE_ERRORS = Counter(
 )
 
 
+EDGE_REFUSALS = Counter(
+    "ladderback_edge_refusals",
+    "Requests and connections the HTTP edge refused or closed, by reason: malformed, "
+    "request_target_too_long, header_too_large, headers_too_large, header_timeout, "
+    "body_timeout, connection_cap (503 at the cap), closed_for_room (a waiting connection "
+    "closed at the cap to admit a new one).",
+    ["reason"],
+)
+
+
 def route_pattern(template: str) -> re.Pattern[str]:
     """The paths a route template such as ``/v1/users/{user_id}`` matches."""
     return re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$")
@@ -93,6 +106,10 @@ def count_recommendation(decision: Recommendation, source: str) -> None:
 
 def count_database_error(kind: str) -> None:
     DATABASE_ERRORS.labels(kind).inc()
+
+
+def count_edge_refusal(reason: str) -> None:
+    EDGE_REFUSALS.labels(reason).inc()
 
 
 def metrics_text() -> bytes:
@@ -123,15 +140,20 @@ class RequestTelemetry:
             return
         start = time.perf_counter()
         status = 500  # what the client gets if the app fails before it starts answering
+        responded = False
 
         async def send_and_note(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responded = message["status"], True
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_note)
+            if not responded:
+                # Unanswered, yet no failure: the client left, or the edge cut off its
+                # slow body. Counted as 499 (client closed request), not as a server error.
+                status = 499
         finally:
             elapsed = time.perf_counter() - start
             route = self._route(scope)

@@ -1,8 +1,9 @@
-"""The real service, run as uvicorn subprocesses on databases of the kind under test.
+"""The real service, run as ``ladderback serve`` subprocesses on databases of the kind
+under test.
 
 - ``service_database(folder)`` makes a fresh database (``fresh_database_url``), migrates it
   and makes an API key; on the way out it drops the database (PostgreSQL).
-- ``serve(database, log)`` starts uvicorn on that database, on a free local port, in a
+- ``serve(database, log)`` starts the service on that database, on a free local port, in a
   process group of its own; it yields a ``Server`` once ``/healthz`` answers and stops the
   whole group on the way out, whatever happened in between. Several servers may serve one
   database, side by side or one after another; ``Server.kill`` crashes one (SIGKILL).
@@ -18,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -111,10 +112,9 @@ def _wait_until_healthy(server: Server) -> None:
     )
 
 
-def _command(port: int, workers: int, access_log: bool) -> list[str]:
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--workers", str(workers)]
-    return command if access_log else [*command, "--no-access-log"]
+def _command() -> list[str]:
+    # What the container runs: the HTTP edge, its limits and the proxy rules included.
+    return [sys.executable, "-m", "app.cli", "serve"]
 
 
 @contextlib.contextmanager
@@ -141,20 +141,26 @@ def serve(
     log: Path,
     *,
     workers: int = 1,
-    access_log: bool = False,
     env: Mapping[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> Iterator[Server]:
-    """The service on ``database``, logging to ``log``; ``env`` adds to its environment."""
+    """The service on ``database``, logging to ``log``; ``env`` adds to its environment and
+    ``preexec_fn`` runs in the child before the service starts (to lower its limits, say)."""
     port = free_port()
     environment = {
         **os.environ,
         "DATABASE_URL": database.url,
+        "LADDERBACK_HOST": "127.0.0.1",
+        "LADDERBACK_PORT": str(port),
+        "LADDERBACK_WORKERS": str(workers),
+        "LADDERBACK_MIGRATE_ON_START": "false",  # service_database migrated it
         "LADDERBACK_LOG_LEVEL": "WARNING",
         **(env or {}),
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
-            _command(port, workers, access_log),
+            _command(),
+            preexec_fn=preexec_fn,
             cwd=ROOT,
             env=environment,
             stdin=subprocess.DEVNULL,
@@ -175,14 +181,14 @@ def running_service(
     folder: Path,
     *,
     workers: int = 1,
-    access_log: bool = False,
     env: Mapping[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> Iterator[Server]:
     """The service on a fresh database in ``folder`` (its log: ``folder / "server.log"``)."""
     with (
         service_database(folder) as database,
         serve(
-            database, folder / "server.log", workers=workers, access_log=access_log, env=env
+            database, folder / "server.log", workers=workers, env=env, preexec_fn=preexec_fn
         ) as server,
     ):
         yield server
