@@ -30,10 +30,13 @@ start, spawn to the first 200 on ``/healthz`` (``/ping`` for the bare app), best
 (goal <= 1.5 s for the service). It prints figures; it is not a test (exit 0, or 1 when a
 measured run was INVALID).
 
-Both apps run as plain ``python -m uvicorn ... --workers 1 --no-access-log`` (``--access-log``
+Both apps run as ``python -m uvicorn ... --workers 1 --no-access-log`` (``--access-log``
 keeps uvicorn's access log), the service with ``LADDERBACK_LOG_LEVEL=WARNING``: neither
 writes a line per request, so the request work alone is compared. ``ladderback serve`` at
-its default ``INFO`` adds one JSON access line per request.
+its default ``INFO`` adds one JSON access line per request. The service runs on the HTTP
+protocol ``ladderback serve`` gives it (``--http app.edge:EdgeProtocol``, with its limits);
+the bare app on uvicorn's own httptools protocol, so the edge's cost counts against the
+service.
 
 Usage: python bench/throughput.py [--duration 8] [--connections 16]
                                   [--databases sqlite,postgresql] [--skip-cold-start]
@@ -179,11 +182,12 @@ def spawn(
 ) -> Server:
     """Start the service or the bare app on a free port (not waiting for it)."""
     port = free_port()
-    # Plain uvicorn, no access log: to be aligned with `ladderback serve` (see the docstring).
+    # No access log: aligned with `ladderback serve` at WARNING (see the docstring).
     logging = [] if access_log else ["--no-access-log"]
     serve = ["--host", "127.0.0.1", "--port", str(port), "--workers", "1", *logging]
     if name == "service":
-        command = [str(BIN / "python"), "-m", "uvicorn", "app.main:app", *serve]
+        edge = ["--http", "app.edge:EdgeProtocol"]  # as `ladderback serve` runs it
+        command = [str(BIN / "python"), "-m", "uvicorn", "app.main:app", *serve, *edge]
         env = _clean_env(
             DATABASE_URL=url,
             LADDERBACK_RATE_LIMIT_PER_MINUTE="1000000",  # the default 600 would throttle
