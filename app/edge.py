@@ -8,23 +8,31 @@ HTTP protocol with what was missing, passed to uvicorn as ``http=`` by ``ladderb
 
 - **sizes**: a request target over ``max_request_target_bytes`` → 414; a header line over
   ``max_header_line_bytes`` or a head (request line and headers) over ``max_header_bytes``
-  → 431. Bytes are counted as they arrive, so a huge header is refused after the limit,
-  not buffered first: a connection's memory stays within the head limit.
+  → 431; a body over four times ``max_body_bytes`` on the wire (chunk framing and trailers
+  included; the app refuses one over ``max_body_bytes`` itself) → 413. Bytes are counted
+  as they arrive, so a huge header is refused after the limit, not buffered first: a
+  connection's memory stays within the head limit. Trailers are dropped, not served.
 - **time**: a connection idle for ``keep_alive_seconds`` (before its first request too) is
   closed; headers not complete ``header_timeout_seconds`` after their first byte, or a body
-  not complete ``body_timeout_seconds`` after the headers → 408.
+  not complete ``body_timeout_seconds`` after the headers → 408; an answer the client does
+  not read for ``body_timeout_seconds`` → the connection is closed.
+- **one request at a time**: a request pipelined behind one not yet answered is not read;
+  that answer closes the connection, and the client resends on a new one (RFC 9112,
+  9.3.2). Queued requests would otherwise wait in memory without bound.
 - **connections**: at most ``max_connections`` a worker (lowered to fit the open-file
-  limit). At the cap, the connection that has waited longest without a request in the
-  application (idle, or slow to send its request) is closed to admit the new one, so a
-  slowloris cannot lock out a client that sends its request promptly; only when every
-  connection has a request in progress does the new one get 503. Each such event is
-  counted (``ladderback_edge_refusals_total``); the episode is logged when it starts and
-  when it ends, never once a connection.
-- **errors**: every answer the edge gives (400 for malformed HTTP, 408, 414, 431, 503) is
-  problem+json with an ``X-Request-ID``, ``Cache-Control: no-store`` and the security
-  headers, like the application's own. After it the connection is closed gracefully:
-  the write side first, then what the client still sends is read and dropped for a moment,
-  so the answer reaches the client instead of being lost to a TCP reset.
+  limit). At the cap, a connection without a request in the application is closed to
+  admit the new one: the longest idle first, then the longest still sending its headers,
+  then a body that has stalled; a body still arriving is never cut off. So a slowloris
+  cannot lock out a client that sends its request promptly. Only when none can be closed
+  does the new connection get 503. Each such event is counted
+  (``ladderback_edge_refusals_total``); a crowding episode is logged when it starts and
+  when it ends (at most once a minute), never once a connection.
+- **errors**: every answer the edge gives (400 for malformed HTTP, 408, 413, 414, 431, 503)
+  is problem+json with an ``X-Request-ID`` (logged with the refusal), ``Cache-Control:
+  no-store`` and the security headers, like the application's own. After it the
+  connection is closed gracefully: the write side first, then what the client still sends
+  is read and dropped for a moment, so the answer reaches the client instead of being lost
+  to a TCP reset.
 
 It subclasses uvicorn's protocol, whose internals are not a public API: ``pyproject.toml``
 pins uvicorn and httptools to the versions it was written and tested against.
@@ -50,6 +58,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from app.errors import PROBLEM_MEDIA_TYPE, problem_document
+from app.logs import current_request_id
 from app.security_headers import API_HEADERS
 from app.settings import Settings, get_settings
 from app.telemetry import count_edge_refusal
@@ -73,6 +82,7 @@ class EdgeLimits:
     request_target_bytes: int
     header_line_bytes: int
     head_bytes: int
+    body_wire_bytes: int  # a body on the wire, chunk framing and trailers included
     header_seconds: float
     body_seconds: float
     idle_seconds: float
@@ -84,6 +94,9 @@ class EdgeLimits:
             request_target_bytes=settings.max_request_target_bytes,
             header_line_bytes=settings.max_header_line_bytes,
             head_bytes=settings.max_header_bytes,
+            # The app refuses a body over max_body_bytes (413); this bounds what the edge
+            # reads meanwhile, with room for chunked framing, which may triple small chunks.
+            body_wire_bytes=4 * settings.max_body_bytes + settings.max_header_bytes,
             header_seconds=settings.header_timeout_seconds,
             body_seconds=settings.body_timeout_seconds,
             idle_seconds=settings.keep_alive_seconds,
@@ -101,16 +114,19 @@ class Phase(enum.Enum):
     HEAD = "head"  # request line and headers arriving
     BODY = "body"  # headers done, body arriving
     APP = "app"  # the whole request is with the application
-    CLOSING = "closing"  # answered by the edge; what arrives is dropped
+    CLOSING = "closing"  # answered by the edge, or closing: what arrives is dropped
 
 
-# Phases in which bytes count towards the head limit, and a connection may be closed to
-# make room: none of them has a request in the application.
-_HEAD_PHASES = (Phase.IDLE, Phase.HEAD)
-_WAITING_PHASES = (Phase.IDLE, Phase.HEAD, Phase.BODY, Phase.CLOSING)
+# Which connection goes first when one must be closed to admit another: those with no
+# request at all, then those still sending their headers. A body still arriving is
+# closed only once it has stalled (STALLED_SECONDS without a byte).
+_CLOSE_FIRST = {Phase.CLOSING: 0, Phase.IDLE: 1, Phase.HEAD: 2, Phase.BODY: 3}
+STALLED_SECONDS = 1.0
 
 
-def problem_answer(status: int, detail: str, *, retry_after: int | None = None) -> bytes:
+def problem_answer(
+    status: int, detail: str, request_id: str, *, retry_after: int | None = None
+) -> bytes:
     """A complete HTTP/1.1 answer with a problem+json body, closing the connection."""
     body = json.dumps(
         problem_document(status, detail, type_=f"/problems/{_PROBLEM_TYPES[status]}")
@@ -119,7 +135,7 @@ def problem_answer(status: int, detail: str, *, retry_after: int | None = None) 
         f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
         f"content-type: {PROBLEM_MEDIA_TYPE}",
         f"content-length: {len(body)}",
-        f"x-request-id: {uuid.uuid4().hex}",
+        f"x-request-id: {request_id}",
         "cache-control: no-store",
         *(f"{name.lower()}: {value}" for name, value in API_HEADERS),
         *([f"retry-after: {retry_after}"] if retry_after is not None else []),
@@ -131,6 +147,7 @@ def problem_answer(status: int, detail: str, *, retry_after: int | None = None) 
 _PROBLEM_TYPES = {
     400: "malformed-request",
     408: "request-timeout",
+    413: "payload-too-large",
     414: "request-target-too-long",
     431: "header-fields-too-large",
     503: "service-unavailable",
@@ -148,30 +165,41 @@ class ConnectionWatch:
             self.cap = max(8, soft - RESERVED_DESCRIPTORS)
             log.warning("connection cap lowered to %d by the open-file limit of %d", self.cap, soft)
         self.crowded = False
+        self.episode_logged = False
+        self.logged_at = float("-inf")
         self.closed_for_room = 0
         self.refused = 0
         self._sweeping = False
 
     def admit(self, newcomer: EdgeProtocol) -> bool:
-        """Whether ``newcomer`` may stay; at the cap, close the longest-waiting connection
-        with no request in the application to make room."""
+        """Whether ``newcomer`` may stay; at the cap, close a connection with no request in
+        the application to make room (see ``_CLOSE_FIRST``)."""
         if len(self.connections) <= self.cap:
             return True
+        now = newcomer.loop.time()
         if not self.crowded:
             self.crowded = True
-            log.warning(
-                "connections at the cap of %d a worker: closing the longest-waiting idle or "
-                "slow connections, refusing new ones when none is",
-                self.cap,
-            )
-        waiting = [
-            c
-            for c in self.connections
-            if isinstance(c, EdgeProtocol) and c is not newcomer and c.phase in _WAITING_PHASES
-        ]
-        if waiting:
-            oldest = min(waiting, key=lambda c: (c.phase is not Phase.CLOSING, c.since))
-            oldest.close_for_room()
+            # Swings around the cap are one episode in the log, not two lines a swing.
+            if now - self.logged_at >= EPISODE_LOG_SECONDS:
+                self.episode_logged, self.logged_at = True, now
+                log.warning(
+                    "connections at the cap of %d a worker: closing idle and slow "
+                    "connections to admit new ones, refusing new ones when none is",
+                    self.cap,
+                )
+        victim, rank = None, (len(_CLOSE_FIRST), 0.0)
+        for connection in self.connections:
+            if not isinstance(connection, EdgeProtocol) or connection is newcomer:
+                continue
+            order = _CLOSE_FIRST.get(connection.phase)
+            if order is None or (
+                connection.phase is Phase.BODY and now - connection.last_byte_at < STALLED_SECONDS
+            ):
+                continue  # with the application, or a body still arriving
+            if (order, connection.since) < rank:
+                victim, rank = connection, (order, connection.since)
+        if victim is not None:
+            victim.close_for_room()
             self.closed_for_room += 1
             count_edge_refusal("closed_for_room")
             return True
@@ -182,13 +210,15 @@ class ConnectionWatch:
     def released(self) -> None:
         if self.crowded and len(self.connections) < self.cap * CALM_SHARE:
             self.crowded = False
-            log.warning(
-                "connections back under the cap (%d open): %d closed to make room, %d refused",
-                len(self.connections),
-                self.closed_for_room,
-                self.refused,
-            )
-            self.closed_for_room = self.refused = 0
+            if self.episode_logged:
+                self.episode_logged = False
+                log.warning(
+                    "connections back under the cap (%d open): %d closed to make room, %d refused",
+                    len(self.connections),
+                    self.closed_for_room,
+                    self.refused,
+                )
+                self.closed_for_room = self.refused = 0
 
     def start_sweeping(self, loop: asyncio.AbstractEventLoop) -> None:
         if not self._sweeping:
@@ -196,14 +226,27 @@ class ConnectionWatch:
             loop.call_later(SWEEP_SECONDS, self._sweep, loop)
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
-        now = loop.time()
-        for connection in list(self.connections):
-            if isinstance(connection, EdgeProtocol) and connection.deadline <= now:
-                connection.expire()
-        loop.call_later(SWEEP_SECONDS, self._sweep, loop)
+        try:
+            now = loop.time()
+            for connection in list(self.connections):
+                if isinstance(connection, EdgeProtocol) and connection.deadline <= now:
+                    try:
+                        connection.expire()
+                    except Exception as exc:  # one connection must not stop the sweep
+                        log.error("edge deadline failed: %s", type(exc).__name__)
+                        connection.transport.abort()
+        finally:
+            loop.call_later(SWEEP_SECONDS, self._sweep, loop)
 
+
+# The least time between two logged crowding episodes.
+EPISODE_LOG_SECONDS = 60.0
 
 _watches: weakref.WeakKeyDictionary[ServerState, ConnectionWatch] = weakref.WeakKeyDictionary()
+
+
+class _Pipelined(Exception):
+    """A request began before the previous one was answered (see ``on_message_begin``)."""
 
 
 class EdgeProtocol(HttpToolsProtocol):
@@ -223,9 +266,11 @@ class EdgeProtocol(HttpToolsProtocol):
             watch = _watches[server_state] = ConnectionWatch(server_state.connections, self.limits)
         self.watch = watch
         self.phase = Phase.IDLE
-        self.since = self.loop.time()
+        self.since = self.last_byte_at = self.loop.time()
         self.deadline = self.since + self.limits.idle_seconds
-        self.head_bytes = 0
+        # Bytes of this request's head (from the end of the last answer), or of its body.
+        self.counted = 0
+        self.discarding = False  # set once nothing more is to be read
         self.target_done = False
         # Set by a parser callback that refuses the request: (status, reason, detail).
         self.refusal: tuple[int, str, str] | None = None
@@ -253,22 +298,26 @@ class EdgeProtocol(HttpToolsProtocol):
         self.watch.released()
 
     def data_received(self, data: bytes) -> None:
-        if self.phase is Phase.CLOSING:
-            return  # answered already: drop what still arrives
+        if self.answered or self.discarding:
+            return  # answered, closing or finishing its last answer: drop what arrives
         self._unset_keepalive_if_required()
+        self.last_byte_at = self.loop.time()
         while data:
-            if self.phase in _HEAD_PHASES:
-                room = self.limits.head_bytes - self.head_bytes
-                if room <= 0:
-                    self._refuse_oversized_head()
-                    return
-                if len(data) <= room:
-                    part, data = data, b""
-                else:  # feed the head's share only: the rest may be its body
-                    part, data = data[:room], data[room:]
-                self.head_bytes += len(part)
+            if self.phase is Phase.APP:
+                part, data = data, b""  # the next request's first bytes: see on_message_begin
             else:
-                part, data = data, b""
+                limit = (
+                    self.limits.body_wire_bytes
+                    if self.phase is Phase.BODY
+                    else self.limits.head_bytes
+                )
+                room = limit - self.counted
+                if room <= 0:
+                    self._refuse_oversized()
+                    return
+                # Feed this part's share only: what follows may be the next part.
+                part, data = (data, b"") if len(data) <= room else (data[:room], data[room:])
+                self.counted += len(part)
             try:
                 self.parser.feed_data(part)
             except httptools.HttpParserUpgrade:
@@ -276,9 +325,12 @@ class EdgeProtocol(HttpToolsProtocol):
                 # parser, stopped at the upgrade, can read nothing more: close after it.
                 if self.cycle is not None:
                     self.cycle.keep_alive = False
-                self.phase, self.deadline = Phase.APP, float("inf")
+                self._stop_reading()
                 return
             except httptools.HttpParserError as exc:
+                if isinstance(exc.__context__, _Pipelined):
+                    self._stop_reading()
+                    return
                 status, reason, detail = self.refusal or (
                     400,
                     "malformed",
@@ -291,20 +343,33 @@ class EdgeProtocol(HttpToolsProtocol):
 
     @property
     def answered(self) -> bool:
-        """The edge has answered (or closed) this connection: nothing more is read."""
+        """The edge has answered (or is closing) this connection: nothing more is read."""
         return self.phase is Phase.CLOSING
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        # A client that does not read its answer holds the connection: as long as a body.
+        if self.phase is Phase.APP:
+            self.deadline = self.loop.time() + self.limits.body_seconds
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.phase is Phase.APP:
+            self.deadline = float("inf")
 
     # Parser callbacks
 
     def on_message_begin(self) -> None:
+        if self.cycle is not None and not self.cycle.response_complete:
+            # HTTP/1.1 pipelining: the next request before this one's answer. Queued
+            # requests would wait unbounded in memory, and an edge refusal of one could
+            # not be ordered among the answers. Clients barely pipeline, and RFC 9112
+            # (9.3.2) lets them resend on a new connection: this answer closes it.
+            self.cycle.keep_alive = False
+            raise _Pipelined
         super().on_message_begin()
         self.target_done = False
-        if self.phase is Phase.IDLE:
-            self._enter(Phase.HEAD, self.limits.header_seconds)
-        else:  # the next request of a pipeline, read while one is with the application
-            self.head_bytes = 0
-            self.phase, self.since = Phase.HEAD, self.loop.time()
-            self.deadline = self.since + self.limits.header_seconds
+        self._enter(Phase.HEAD, self.limits.header_seconds)
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
@@ -313,6 +378,8 @@ class EdgeProtocol(HttpToolsProtocol):
             raise ValueError("request target too long")  # stops the parser
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.phase is Phase.BODY:
+            return  # a chunked body's trailers: counted as body bytes, and not served
         self.target_done = True
         if len(name) + len(value) > self.limits.header_line_bytes:
             self.refusal = (
@@ -326,26 +393,37 @@ class EdgeProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.target_done = True
         self._enter(Phase.BODY, self.limits.body_seconds)
+        self.counted = 0
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self.phase = Phase.APP
-        self.deadline = float("inf")
+        if self.cycle.response_complete:  # answered before its body arrived
+            self._await_next_request()
+        else:
+            self.phase, self.deadline = Phase.APP, float("inf")
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        # With its body still arriving (an early answer, such as a 415), the connection
+        # stays in BODY, under the body deadline, until the body is in.
         if self.phase is Phase.APP and not self.transport.is_closing():
-            self.head_bytes = 0
-            self._enter(Phase.IDLE, self.limits.idle_seconds)
+            self._await_next_request()
+
+    def _await_next_request(self) -> None:
+        self._enter(Phase.IDLE, self.limits.idle_seconds)
+        self.counted = 0
 
     # The edge's own answers
 
     def _target_detail(self) -> str:
         return f"The request target is longer than {self.limits.request_target_bytes} bytes."
 
-    def _refuse_oversized_head(self) -> None:
-        if not self.target_done and self.phase is Phase.HEAD:
+    def _refuse_oversized(self) -> None:
+        if self.phase is Phase.BODY:
+            detail = f"The request body exceeds {self.limits.body_wire_bytes} bytes on the wire."
+            self._answer(413, "body_too_large", detail)
+        elif not self.target_done and self.phase is Phase.HEAD:
             self._answer(414, "request_target_too_long", self._target_detail())
         else:
             detail = f"The request line and headers exceed {self.limits.head_bytes} bytes."
@@ -353,20 +431,34 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def expire(self) -> None:
         """The phase's deadline passed."""
-        if self.phase is Phase.CLOSING or self.phase is Phase.IDLE:
-            self.transport.close()  # nothing asked: nothing to answer
-        elif self.phase is Phase.HEAD:
+        if self.phase is Phase.HEAD:
             detail = f"The headers did not arrive within {self.limits.header_seconds:g} s."
             self._answer(408, "header_timeout", detail)
         elif self.phase is Phase.BODY:
             detail = f"The body did not arrive within {self.limits.body_seconds:g} s."
             self._answer(408, "body_timeout", detail)
+        elif self.phase is Phase.APP:  # its answer unread for as long as a body may take
+            self._stop_request()
+            self._close(abort=True)
+        else:  # idle (nothing asked, nothing to answer), or the linger is over
+            self._close()
 
     def close_for_room(self) -> None:
         """Closed to admit a newer connection while the worker is at its cap."""
         self._stop_request()
-        self.phase = Phase.CLOSING
-        self.transport.abort()
+        self._close(abort=True)
+
+    def _close(self, *, abort: bool = False) -> None:
+        self.phase, self.deadline = Phase.CLOSING, float("inf")
+        if abort:
+            self.transport.abort()
+        else:
+            self.transport.close()
+
+    def _stop_reading(self) -> None:
+        """Read nothing more; the answer in progress closes the connection when done."""
+        self.phase, self.deadline = Phase.APP, float("inf")
+        self.discarding = True
 
     def _answer(
         self, status: int, reason: str, detail: str, *, retry_after: int | None = None
@@ -374,29 +466,36 @@ class EdgeProtocol(HttpToolsProtocol):
         """Answer ``status`` as problem+json, then close gracefully (see the module)."""
         if reason != "connection_cap":  # counted by the watch, with its other outcomes
             count_edge_refusal(reason)
-        log.debug("edge answered %d (%s)", status, reason)
         can_answer = self._stop_request()
         self.phase, self.deadline = Phase.CLOSING, self.loop.time() + LINGER_SECONDS
         if self.transport.is_closing():
             return
-        if can_answer:
-            self.transport.write(problem_answer(status, detail, retry_after=retry_after))
-        if can_answer and self.transport.can_write_eof():
-            self.transport.write_eof()  # keep reading until the client closes, or the linger ends
+        if not can_answer:
+            self.transport.close()
+            return
+        request_id = uuid.uuid4().hex
+        token = current_request_id.set(request_id)
+        log.info("edge refused a request: %d %s", status, reason)
+        current_request_id.reset(token)
+        self.transport.write(problem_answer(status, detail, request_id, retry_after=retry_after))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()  # read until the client closes, or the linger ends
         else:
             self.transport.close()
 
     def _stop_request(self) -> bool:
-        """Detach the application from a request being cut off; whether the connection may
-        still be answered (no response of the application started on it)."""
+        """Detach the application from the request being cut off; whether the edge may
+        answer it (the application has not started an answer of its own)."""
         cycle = self.cycle
-        if cycle is None or cycle.response_complete:
-            return True
+        if cycle is None or (cycle.response_complete and self.phase is not Phase.BODY):
+            return True  # no request, or a new one whose head is refused
+        if cycle.response_complete:
+            return False  # answered early, its body still arriving: just close
         started = cycle.response_started
         # The application sees a disconnect and its later writes go nowhere.
         cycle.disconnected = True
         cycle.message_event.set()
-        return not started and self.phase is Phase.BODY
+        return not started
 
 
 def _parser_message(exc: Exception) -> str:

@@ -116,7 +116,9 @@ class BodyLimit:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                return  # the client left (or the edge cut it off): no one to answer
+                # The client left (or the edge cut it off): no one to answer.
+                scope.setdefault("state", {})["client_left"] = True
+                return
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:

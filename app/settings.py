@@ -185,9 +185,13 @@ class Settings(BaseSettings):
                     "the proxies' addresses or networks (10.0.0.0/8, say)"
                 )
             try:
-                ipaddress.ip_network(entry, strict=False)
+                # Strict, as uvicorn reads them: 10.0.0.1/8 would match nothing there.
+                ipaddress.ip_network(entry)
             except ValueError:
-                raise ValueError(f"{entry!r} is not an IP address or network") from None
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (a network's host bits "
+                    "are zero: 10.0.0.0/8)"
+                ) from None
         return ",".join(entries) or None
 
     @field_validator("public_url")

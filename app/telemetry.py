@@ -150,9 +150,9 @@ class RequestTelemetry:
 
         try:
             await self.app(scope, receive, send_and_note)
-            if not responded:
-                # Unanswered, yet no failure: the client left, or the edge cut off its
-                # slow body. Counted as 499 (client closed request), not as a server error.
+            if not responded and scope.get("state", {}).get("client_left"):
+                # Unanswered because the client left, or the edge cut off its slow body:
+                # 499 (client closed request), not a server error.
                 status = 499
         finally:
             elapsed = time.perf_counter() - start

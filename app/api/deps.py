@@ -9,6 +9,7 @@ the write lock up front (``BEGIN IMMEDIATE``); a read transaction never waits fo
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -182,8 +183,18 @@ def _authenticate(database: Database, presented: str | None) -> Tenant:
 
 def _failure_budget(request: Request) -> str:
     """Failed authentication spends a budget of its own, per address: no unthrottled
-    guessing of keys or tokens."""
-    return f"unauthenticated:{request.client.host if request.client else 'unknown'}"
+    guessing of keys or tokens. The address is the connection's, or the one a listed proxy
+    saw (``ladderback serve``); an IPv6 client is counted by its /64, which one host may
+    hold whole."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"unauthenticated:{host}"
+    if isinstance(address, ipaddress.IPv6Address):
+        mapped = address.ipv4_mapped
+        host = str(mapped) if mapped else str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return f"unauthenticated:{host}"
 
 
 @contextmanager
