@@ -11,22 +11,27 @@ HTTP protocol with what was missing, passed to uvicorn as ``http=`` by ``ladderb
   → 431; a body over four times ``max_body_bytes`` on the wire (chunk framing and trailers
   included; the app refuses one over ``max_body_bytes`` itself) → 413. Bytes are counted
   as they arrive, so a huge header is refused after the limit, not buffered first: a
-  connection's memory stays within the head limit. Trailers are dropped, not served.
+  connection's memory stays within the head limit (the body's wire limit for trailers,
+  which are dropped, not served).
 - **time**: a connection idle for ``keep_alive_seconds`` (before its first request too) is
   closed; headers not complete ``header_timeout_seconds`` after their first byte, or a body
-  not complete ``body_timeout_seconds`` after the headers → 408; an answer the client does
-  not read for ``body_timeout_seconds`` → the connection is closed.
+  not complete ``body_timeout_seconds`` after the headers → 408; an answer the client has
+  stopped reading for ``body_timeout_seconds`` → the connection is closed.
 - **one request at a time**: a request pipelined behind one not yet answered is not read;
-  that answer closes the connection, and the client resends on a new one (RFC 9112,
-  9.3.2). Queued requests would otherwise wait in memory without bound.
+  the connection closes after that answer (with ``Connection: close`` if its headers are
+  not sent yet), and the client resends on a new one (RFC 9112, 9.3.2). Queued requests
+  would otherwise wait in memory without bound.
 - **connections**: at most ``max_connections`` a worker (lowered to fit the open-file
   limit). At the cap, a connection without a request in the application is closed to
   admit the new one: the longest idle first, then the longest still sending its headers,
-  then a body that has stalled; a body still arriving is never cut off. So a slowloris
-  cannot lock out a client that sends its request promptly. Only when none can be closed
-  does the new connection get 503. Each such event is counted
+  then a body arriving slower than ``SLOW_BYTES_PER_SECOND`` or an answer its client has
+  stopped reading. A body arriving faster is not cut off. So a slowloris cannot lock out a
+  client that sends its request promptly. Only when none can be closed does the new
+  connection get 503. Each such event is counted
   (``ladderback_edge_refusals_total``); a crowding episode is logged when it starts and
   when it ends (at most once a minute), never once a connection.
+- **shutdown**: a body still arriving when the worker stops gets 503, rather than holding
+  the stop until its deadline; a client not reading its answer is cut off.
 - **errors**: every answer the edge gives (400 for malformed HTTP, 408, 413, 414, 431, 503)
   is problem+json with an ``X-Request-ID`` (logged with the refusal), ``Cache-Control:
   no-store`` and the security headers, like the application's own. After it the
@@ -95,7 +100,7 @@ class EdgeLimits:
             header_line_bytes=settings.max_header_line_bytes,
             head_bytes=settings.max_header_bytes,
             # The app refuses a body over max_body_bytes (413); this bounds what the edge
-            # reads meanwhile, with room for chunked framing, which may triple small chunks.
+            # reads meanwhile, with room for the framing of chunks of a few bytes each.
             body_wire_bytes=4 * settings.max_body_bytes + settings.max_header_bytes,
             header_seconds=settings.header_timeout_seconds,
             body_seconds=settings.body_timeout_seconds,
@@ -118,9 +123,12 @@ class Phase(enum.Enum):
 
 
 # Which connection goes first when one must be closed to admit another: those with no
-# request at all, then those still sending their headers. A body still arriving is
-# closed only once it has stalled (STALLED_SECONDS without a byte).
-_CLOSE_FIRST = {Phase.CLOSING: 0, Phase.IDLE: 1, Phase.HEAD: 2, Phase.BODY: 3}
+# request at all, then those still sending their headers, then the slow (``is_slow``).
+_CLOSE_FIRST = {Phase.CLOSING: 0, Phase.IDLE: 1, Phase.HEAD: 2, Phase.BODY: 3, Phase.APP: 3}
+# A body arriving slower than this (on average since its headers, after a second) may be
+# cut off at the cap: even a poor mobile link sends a hundred times more.
+SLOW_BYTES_PER_SECOND = 512
+# An answer its client has not read for this long may be cut off at the cap.
 STALLED_SECONDS = 1.0
 
 
@@ -191,11 +199,9 @@ class ConnectionWatch:
         for connection in self.connections:
             if not isinstance(connection, EdgeProtocol) or connection is newcomer:
                 continue
-            order = _CLOSE_FIRST.get(connection.phase)
-            if order is None or (
-                connection.phase is Phase.BODY and now - connection.last_byte_at < STALLED_SECONDS
-            ):
-                continue  # with the application, or a body still arriving
+            order = _CLOSE_FIRST[connection.phase]
+            if order == 3 and not connection.is_slow(now):
+                continue  # a body arriving, or an answer being read: at work
             if (order, connection.since) < rank:
                 victim, rank = connection, (order, connection.since)
         if victim is not None:
@@ -229,9 +235,9 @@ class ConnectionWatch:
         try:
             now = loop.time()
             for connection in list(self.connections):
-                if isinstance(connection, EdgeProtocol) and connection.deadline <= now:
+                if isinstance(connection, EdgeProtocol) and connection.due(now):
                     try:
-                        connection.expire()
+                        connection.expire(now)
                     except Exception as exc:  # one connection must not stop the sweep
                         log.error("edge deadline failed: %s", type(exc).__name__)
                         connection.transport.abort()
@@ -266,11 +272,16 @@ class EdgeProtocol(HttpToolsProtocol):
             watch = _watches[server_state] = ConnectionWatch(server_state.connections, self.limits)
         self.watch = watch
         self.phase = Phase.IDLE
-        self.since = self.last_byte_at = self.loop.time()
+        self.since = self.loop.time()
         self.deadline = self.since + self.limits.idle_seconds
         # Bytes of this request's head (from the end of the last answer), or of its body.
         self.counted = 0
         self.discarding = False  # set once nothing more is to be read
+        self.body_started_at = self.since
+        self.body_bytes = 0
+        # Since when the client has not read what was written (None: it reads).
+        self.write_stalled_at: float | None = None
+        self.unsent_at_idle = float("inf")  # bytes still unsent when last found idle
         self.target_done = False
         # Set by a parser callback that refuses the request: (status, reason, detail).
         self.refusal: tuple[int, str, str] | None = None
@@ -299,9 +310,10 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self.answered or self.discarding:
-            return  # answered, closing or finishing its last answer: drop what arrives
+            # Answered, closing or finishing its last answer: read and drop, since closing
+            # with unread bytes would reset the connection and lose the answer.
+            return
         self._unset_keepalive_if_required()
-        self.last_byte_at = self.loop.time()
         while data:
             if self.phase is Phase.APP:
                 part, data = data, b""  # the next request's first bytes: see on_message_begin
@@ -315,9 +327,14 @@ class EdgeProtocol(HttpToolsProtocol):
                 if room <= 0:
                     self._refuse_oversized()
                     return
+                # A body may end inside this part and the next request's head begin: that
+                # head is counted from the end of the body, so at most this much escapes.
+                room = min(room, self.limits.head_bytes)
                 # Feed this part's share only: what follows may be the next part.
                 part, data = (data, b"") if len(data) <= room else (data[:room], data[room:])
                 self.counted += len(part)
+                if self.phase is Phase.BODY:
+                    self.body_bytes += len(part)
             try:
                 self.parser.feed_data(part)
             except httptools.HttpParserUpgrade:
@@ -348,14 +365,41 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def pause_writing(self) -> None:
         super().pause_writing()
-        # A client that does not read its answer holds the connection: as long as a body.
-        if self.phase is Phase.APP:
-            self.deadline = self.loop.time() + self.limits.body_seconds
+        self.write_stalled_at = self.loop.time()
 
     def resume_writing(self) -> None:
         super().resume_writing()
-        if self.phase is Phase.APP:
-            self.deadline = float("inf")
+        self.write_stalled_at = None
+
+    def due(self, now: float) -> bool:
+        """Whether a deadline has passed: the phase's, or the one for reading an answer."""
+        stalled = self.write_stalled_at
+        return self.deadline <= now or (
+            stalled is not None and now - stalled > self.limits.body_seconds
+        )
+
+    def is_slow(self, now: float) -> bool:
+        """A body arriving too slowly, or an answer its client has stopped reading."""
+        stalled = self.write_stalled_at
+        if stalled is not None and now - stalled > STALLED_SECONDS:
+            return True
+        if self.phase is not Phase.BODY or self.flow.read_paused:
+            return False  # paused by the server (the app not reading yet): not the client
+        elapsed = now - self.body_started_at
+        return elapsed > 1.0 and self.body_bytes / elapsed < SLOW_BYTES_PER_SECOND
+
+    def shutdown(self) -> None:
+        """The worker is stopping: a body still arriving is answered 503 at once, and a
+        client not reading its answer is cut off, so the stop takes no longer than the
+        requests in the application."""
+        if self.write_stalled_at is not None:
+            count_edge_refusal("answer_unread")
+            self._stop_request()
+            self._close(abort=True)
+        elif self.phase is Phase.BODY:
+            self._answer(503, "shutting_down", "The service is restarting; retry.", retry_after=1)
+        else:
+            super().shutdown()
 
     # Parser callbacks
 
@@ -392,9 +436,10 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.target_done = True
+        super().on_headers_complete()  # may refuse the target: then still in HEAD
         self._enter(Phase.BODY, self.limits.body_seconds)
-        self.counted = 0
-        super().on_headers_complete()
+        self.counted = self.body_bytes = 0
+        self.body_started_at = self.since
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -405,6 +450,12 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        if self.transport.is_closing():
+            # Closing once its last bytes are out: a client that never reads them would
+            # hold the connection for good, so not longer than a body may take.
+            self.phase = Phase.CLOSING
+            self.deadline = self.loop.time() + self.limits.body_seconds
+            return
         # With its body still arriving (an early answer, such as a 415), the connection
         # stays in BODY, under the body deadline, until the body is in.
         if self.phase is Phase.APP and not self.transport.is_closing():
@@ -413,6 +464,7 @@ class EdgeProtocol(HttpToolsProtocol):
     def _await_next_request(self) -> None:
         self._enter(Phase.IDLE, self.limits.idle_seconds)
         self.counted = 0
+        self.unsent_at_idle = float("inf")
 
     # The edge's own answers
 
@@ -429,19 +481,27 @@ class EdgeProtocol(HttpToolsProtocol):
             detail = f"The request line and headers exceed {self.limits.head_bytes} bytes."
             self._answer(431, "headers_too_large", detail)
 
-    def expire(self) -> None:
-        """The phase's deadline passed."""
-        if self.phase is Phase.HEAD:
+    def expire(self, now: float) -> None:
+        """A deadline passed (``due``)."""
+        if self.deadline > now:  # not the phase's: the client stopped reading its answer
+            count_edge_refusal("answer_unread")
+            self._stop_request()
+            self._close(abort=True)
+        elif self.phase is Phase.HEAD:
             detail = f"The headers did not arrive within {self.limits.header_seconds:g} s."
             self._answer(408, "header_timeout", detail)
         elif self.phase is Phase.BODY:
             detail = f"The body did not arrive within {self.limits.body_seconds:g} s."
             self._answer(408, "body_timeout", detail)
-        elif self.phase is Phase.APP:  # its answer unread for as long as a body may take
-            self._stop_request()
+        elif self.phase is Phase.IDLE:
+            unsent = self.transport.get_write_buffer_size()
+            if 0 < unsent < self.unsent_at_idle:  # the last answer is still being read
+                self.unsent_at_idle = unsent
+                self.deadline = now + self.limits.idle_seconds
+            else:  # nothing asked, nothing to answer
+                self._close()
+        else:  # the linger is over, or a close still waits on a client that does not read
             self._close(abort=True)
-        else:  # idle (nothing asked, nothing to answer), or the linger is over
-            self._close()
 
     def close_for_room(self) -> None:
         """Closed to admit a newer connection while the worker is at its cap."""
@@ -449,7 +509,8 @@ class EdgeProtocol(HttpToolsProtocol):
         self._close(abort=True)
 
     def _close(self, *, abort: bool = False) -> None:
-        self.phase, self.deadline = Phase.CLOSING, float("inf")
+        # A graceful close waits for unsent bytes: not longer than the linger.
+        self.phase, self.deadline = Phase.CLOSING, self.loop.time() + LINGER_SECONDS
         if abort:
             self.transport.abort()
         else:
@@ -474,9 +535,10 @@ class EdgeProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         request_id = uuid.uuid4().hex
-        token = current_request_id.set(request_id)
-        log.info("edge refused a request: %d %s", status, reason)
-        current_request_id.reset(token)
+        if reason != "connection_cap":  # the crowding episode is logged instead
+            token = current_request_id.set(request_id)
+            log.info("edge refused a request: %d %s", status, reason)
+            current_request_id.reset(token)
         self.transport.write(problem_answer(status, detail, request_id, retry_after=retry_after))
         if self.transport.can_write_eof():
             self.transport.write_eof()  # read until the client closes, or the linger ends
@@ -493,6 +555,7 @@ class EdgeProtocol(HttpToolsProtocol):
             return False  # answered early, its body still arriving: just close
         started = cycle.response_started
         # The application sees a disconnect and its later writes go nowhere.
+        cycle.waiting_for_100_continue = False
         cycle.disconnected = True
         cycle.message_event.set()
         return not started
@@ -500,5 +563,7 @@ class EdgeProtocol(HttpToolsProtocol):
 
 def _parser_message(exc: Exception) -> str:
     """llhttp's own words for what is wrong (they quote no request bytes)."""
+    if isinstance(exc, httptools.HttpParserCallbackError):
+        return "the request target is not a valid URL."  # uvicorn's parse of it failed
     message = str(exc).strip().rstrip(".")
     return (message or "unparsable request") + "."

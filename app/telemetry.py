@@ -85,9 +85,10 @@ DATABASE_ERRORS = Counter(
 EDGE_REFUSALS = Counter(
     "ladderback_edge_refusals",
     "Requests and connections the HTTP edge refused or closed, by reason: malformed, "
-    "request_target_too_long, header_too_large, headers_too_large, header_timeout, "
-    "body_timeout, connection_cap (503 at the cap), closed_for_room (a waiting connection "
-    "closed at the cap to admit a new one).",
+    "request_target_too_long, header_too_large, headers_too_large, body_too_large, "
+    "header_timeout, body_timeout, answer_unread (a client that stopped reading), "
+    "shutting_down (a body still arriving at a stop), connection_cap (503 at the cap), "
+    "closed_for_room (an idle or slow connection closed at the cap to admit a new one).",
     ["reason"],
 )
 
