@@ -11,13 +11,15 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import os
 import re
+import signal
 import typing
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import jsonschema_rs
@@ -32,6 +34,7 @@ from fhir.resources.R4B.coding import Coding
 from fhir_core.types import Code as CodeMarker
 from pydantic import BaseModel
 
+from app.api.in_flight import ClientSlots
 from app.api.routes.fhir import MAX_PAGE_SESSIONS
 from app.api.schemas import DoseOut
 from app.db.session import Database
@@ -48,6 +51,7 @@ from app.interop.terminology import (
 )
 from app.services.clients import authenticate
 from app.services.fhir_export import export_user
+from app.services.fhir_pages import ExportProcesses
 from tests.api.test_api import assert_problem
 from tests.builders import (
     condition,
@@ -60,7 +64,7 @@ from tests.conftest import TODAY, Clock, new_key
 from tests.long_record import seed_long_record
 
 DAY0 = date(2026, 11, 2)
-TODAY_NOON = datetime.combine(TODAY, time(12), tzinfo=UTC)
+TODAY_NOON = datetime(TODAY.year, TODAY.month, TODAY.day, 12, tzinfo=UTC)
 FHIR_JSON = "application/fhir+json"
 
 
@@ -742,6 +746,48 @@ def test_a_page_reads_the_cited_recommendations_exercises_not_their_whole_record
     assert not [s for s in reads if "recommendation.inputs" in s], reads
     whole_answer = re.compile(r"(?<!\()recommendation\.output\s*(,|FROM)")
     assert len([s for s in reads if whole_answer.search(s)]) == 1, reads
+
+
+# ---------------------------------------------------------------------------------------------
+# One client's exports cannot crowd out the others
+
+
+def test_a_client_with_an_export_in_progress_is_told_to_retry_at_once(
+    api: TestClient, app: FastAPI, database: Database, api_key: str
+) -> None:
+    user_id = new_user(api, with_condition=condition())
+    export(api, user_id)  # the worker's export slots exist from the first export on
+    slots: ClientSlots = app.state.fhir_export_slots
+    client_id = client_id_of(database, api_key)
+    assert slots.take(client_id)  # an export of this client, in progress
+    try:
+        response = api.get(f"/v1/users/{user_id}/fhir")
+        problem = assert_problem(response, 429)
+        assert problem["type"] == "/problems/too-many-in-flight"
+        assert "as many FHIR export pages in progress" in problem["detail"]
+        assert response.headers["Retry-After"] == "1"
+        # Another client is not held up by it.
+        other = TestClient(app, headers={"Authorization": f"Bearer {new_key(database)}"})
+        theirs = new_user(other, with_condition=condition())
+        export(other, theirs)
+    finally:
+        slots.give_back(client_id)
+    export(api, user_id)
+    assert slots.in_use(client_id) == 0
+
+
+def test_an_export_process_that_dies_costs_one_503_then_another_starts(
+    api: TestClient, app: FastAPI
+) -> None:
+    user_id = new_user(api, with_condition=condition())
+    export(api, user_id)
+    processes: ExportProcesses = app.state.fhir_export_processes
+    for pid in processes.process_ids():
+        os.kill(pid, signal.SIGKILL)
+    # Whether the pool notices before or after the next page is handed to it, that page fails.
+    problem = assert_problem(api.get(f"/v1/users/{user_id}/fhir"), 503)
+    assert problem["type"] == "/problems/service-unavailable"
+    export(api, user_id)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """``GET /v1/users/{user_id}/fhir``: a user's stored record as FHIR R4 Bundles, a page each.
 
-Served as ``application/fhir+json`` text built by ``fhir.resources`` (not a FastAPI
-``response_model``, which would publish an opaque object and emit nulls). Its OpenAPI entry
+Served as ``application/fhir+json`` text checked by ``fhir.resources`` (not a FastAPI
+``response_model``, which would publish an opaque object and emit nulls), built in one of
+the worker's export processes (``app.services.fhir_pages``) while the route awaits it, and
+at most one page at a time per client and worker (``app.api.in_flight``). Its OpenAPI entry
 describes the Bundle's outline and shows an example built by the mapping itself.
 """
 
@@ -13,12 +15,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
-from app.api.deps import NowDep, ReadDb, TenantDep, record_access
+from app.api.deps import NowDep, SettingsDep, TenantDep, record_access
+from app.api.in_flight import fhir_export_slot
 from app.api.resources import ConditionOut, SessionOut, StoredRecommendationOut, UserOut
 from app.api.responses import READ_PROBLEMS, problems
 from app.api.routes.users import UserId
 from app.interop.narrative import FHIR_JSON
-from app.services.fhir_pages import page_url
+from app.services.fhir_pages import ExportProcesses, PageRequest
 
 __all__ = ["add_bundle_example", "router"]
 
@@ -166,7 +169,9 @@ def _full_path(request: Request) -> str:
         "a session logged meanwhile never shifts the pages that follow). Ids are stable: "
         "the same stored data gives the same page but for `timestamp`. A recommendation to "
         "refer gives a `CarePlan` with no activities. Another client's user answers 404, as "
-        "a missing one."
+        "a missing one. A client may have one page in progress at a time on each worker "
+        "(`LADDERBACK_FHIR_EXPORTS_PER_CLIENT`); another is answered 429 at once, so follow "
+        "`next` one page after another."
     ),
     response_class=Response,
     responses={
@@ -179,32 +184,35 @@ def _full_path(request: Request) -> str:
             descriptions={
                 422: "A query parameter is out of range, or `cursor` is not one this service "
                 "gave out; `errors` names the parameter.",
+                429: "The client's request budget for this minute is spent, or it already "
+                "has as many export pages in progress as it may (problem type "
+                "`/problems/too-many-in-flight`); retry after `Retry-After`.",
             },
         ),
     },
+    dependencies=[Depends(fhir_export_slot, scope="function")],
 )
-def export_user_fhir(
+async def export_user_fhir(
     request: Request,
     user_id: UserId,
     tenant: TenantDep,
-    db: ReadDb,
+    settings: SettingsDep,
     now: NowDep,
     sessions: SessionCount = MAX_PAGE_SESSIONS,
     cursor: PageCursor = None,
 ) -> Response:
-    # Loaded on first use: the FHIR models take about 0.2 s to import, a seventh of a
-    # worker's start, and only exports need them.
-    from app.interop.fhir import bundle_json
-    from app.services.fhir_export import export_user
-
-    path, query = _full_path(request), tuple(request.query_params.multi_items())
-    page = export_user(
-        db,
-        tenant.client_id,
-        user_id,
-        now,
-        sessions,
+    processes: ExportProcesses | None = getattr(request.app.state, "fhir_export_processes", None)
+    if processes is None:
+        processes = request.app.state.fhir_export_processes = ExportProcesses(
+            settings.database_url, settings.db_lock_timeout_seconds, settings.fhir_export_processes
+        )
+    page = PageRequest(
+        client_id=tenant.client_id,
+        user_id=user_id,
+        now=now,
+        size=sessions,
         cursor=cursor,
-        page_url=lambda at: page_url(path, query, at),
+        path=_full_path(request),
+        query=tuple(request.query_params.multi_items()),
     )
-    return Response(bundle_json(page.bundle), media_type=FHIR_JSON)
+    return Response(await processes.page(page), media_type=FHIR_JSON)
