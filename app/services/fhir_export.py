@@ -1,9 +1,10 @@
 """FHIR export: gather one page of a user's stored record and map it to a FHIR R4 Bundle.
 
-Everything is read in the request's one read transaction, so a page is a consistent
-snapshot: the user, their condition episodes, one page of their sessions (newest first),
-the latest recommendation of the newest episode that has one, and the exercises of the
-older recommendations the page's sessions cite. The mapping itself is ``app.interop.fhir``.
+Everything is read in one read transaction (in an export process, see
+``app.services.fhir_pages``), so a page is a consistent snapshot: the user, their
+condition episodes, one page of their sessions (newest first), the latest recommendation
+of the newest episode that has one, and the exercises of the older recommendations the
+page's sessions cite. The mapping itself is ``app.interop.fhir``.
 
 Pages follow each other by a keyset cursor (``app.services.fhir_cursor``).
 """

@@ -111,8 +111,10 @@ class ExportProcesses:
         try:
             return await asyncio.wrap_future(pool.submit(build_page, request))
         except BrokenProcessPool:
-            # A process died (killed, out of memory): start afresh on the next export.
-            self._pool = None
+            # A process died (killed, out of memory): start afresh on the next export,
+            # unless another failed page has done so already.
+            if self._pool is pool:
+                self._pool = None
             pool.shutdown(wait=False, cancel_futures=True)
             raise ServiceUnavailable(
                 "The export could not be built; retry shortly.", cause="export process died"
@@ -125,6 +127,7 @@ class ExportProcesses:
         return list(self._pool._processes or {})
 
     def close(self) -> None:
+        """Stop the export processes (at interpreter exit they are stopped anyway)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
