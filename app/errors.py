@@ -9,6 +9,7 @@ Hierarchy::
     ├── Conflict             409: the request clashes with what is stored (names the field)
     ├── PayloadTooLarge      413: the body exceeds the configured limit
     ├── TooManyRequests      429: the client's budget for this minute is spent; has Retry-After
+    ├── TooManyInFlight      429: the client already runs its share of a costly operation
     └── ServiceUnavailable   503: the database is busy or unreachable; has Retry-After
 
 FastAPI's own validation errors become 422 problems naming each field; unparsable JSON is a
@@ -41,6 +42,7 @@ __all__ = [
     "PayloadTooLarge",
     "PreconditionFailed",
     "ServiceUnavailable",
+    "TooManyInFlight",
     "TooManyRequests",
     "Unauthorized",
     "field_path",
@@ -148,6 +150,21 @@ class TooManyRequests(AppError):
     def __init__(self, limit: int, retry_after: int) -> None:
         super().__init__(
             f"More than {limit} requests this minute; retry after {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+class TooManyInFlight(AppError):
+    """A costly operation the client already runs as many of as it may at once, here."""
+
+    status = 429
+    type = "/problems/too-many-in-flight"
+    title = "Too many requests in flight"
+
+    def __init__(self, operation: str, limit: int, retry_after: int = 1) -> None:
+        super().__init__(
+            f"This client already has as many {operation} in progress on this instance as "
+            f"it may at once ({limit}); retry after {retry_after} s.",
             headers={"Retry-After": str(retry_after)},
         )
 

@@ -164,6 +164,20 @@ class Settings(BaseSettings):
         le=3600,
         description="Least time between fetches of a JWK Set forced by an unknown `kid`.",
     )
+    fhir_exports_per_client: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="FHIR export pages one client may have in progress at once on one "
+        "worker; more get 429 at once. Keeps one client's exports from starving the others.",
+    )
+    fhir_export_processes: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Processes each worker builds FHIR export pages in (started on the "
+        "first export), so their CPU work never stalls the worker's other requests.",
+    )
 
     @model_validator(mode="after")
     def _line_within_head(self) -> Settings:

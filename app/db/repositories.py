@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
 from sqlmodel import Session, SQLModel, col, select
 
 from app.db.codec import (
@@ -58,6 +59,7 @@ __all__ = [
     "HistorySummaries",
     "IdempotencyKeys",
     "Recommendations",
+    "SessionKey",
     "Sessions",
     "StoredResponse",
     "Users",
@@ -256,6 +258,15 @@ class Conditions:
 # Sessions
 
 
+@dataclass(frozen=True, slots=True)
+class SessionKey:
+    """Where a session sorts among a user's sessions, newest first: (date, created, id)."""
+
+    date: date
+    created_at: datetime
+    id: str
+
+
 class Sessions:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -328,18 +339,28 @@ class Sessions:
         )
         return [session_record_of(row) for row in self.session.exec(query)]
 
-    def newest(self, user_id: str, limit: int) -> list[ExerciseSession]:
-        """The user's ``limit`` newest sessions across episodes, in the order of ``page``."""
-        query = (
-            select(ExerciseSession)
-            .where(ExerciseSession.user_id == user_id)
-            .order_by(
-                col(ExerciseSession.date).desc(),
-                col(ExerciseSession.created_at).desc(),
-                col(ExerciseSession.id).desc(),
+    def newest(
+        self, user_id: str, limit: int, after: SessionKey | None = None
+    ) -> list[ExerciseSession]:
+        """The user's ``limit`` newest sessions across episodes, in the order of ``page``;
+        with ``after``, those that come after that key in that order (a keyset: sessions
+        logged meanwhile never shift the rows that follow it)."""
+        query = select(ExerciseSession).where(ExerciseSession.user_id == user_id)
+        if after is not None:
+            key = sa.tuple_(
+                col(ExerciseSession.date), col(ExerciseSession.created_at), col(ExerciseSession.id)
             )
-            .limit(limit)
-        )
+            # The date bound alone is redundant, but it is what lets the (user, date) index
+            # start the scan at the cursor rather than at the user's newest session.
+            query = query.where(
+                col(ExerciseSession.date) <= after.date,
+                key < (after.date, after.created_at, after.id),
+            )
+        query = query.order_by(
+            col(ExerciseSession.date).desc(),
+            col(ExerciseSession.created_at).desc(),
+            col(ExerciseSession.id).desc(),
+        ).limit(limit)
         return list(self.session.exec(query))
 
 
@@ -382,9 +403,33 @@ class Recommendations:
                 col(RecommendationRecord.created_at).desc(),
                 col(RecommendationRecord.id),
             )
+            # Its answer, not its inputs (ten times the size, and never read from here).
+            .options(defer(RecommendationRecord.inputs))  # type: ignore[arg-type]
             .limit(1)
         )
         return self.session.exec(query).first()
+
+    def exercises_of(self, user_id: str, ids: list[str]) -> list[tuple[str, str, datetime, Any]]:
+        """(id, condition id, created at, prescribed exercises) of the user's recommendations
+        among ``ids``, newest first. The database picks the exercises out of the stored
+        answer, so neither the inputs nor the trace are read, sent or decoded."""
+        if not ids:
+            return []
+        exercises = col(RecommendationRecord.output)["exercises"]
+        query = (
+            select(
+                col(RecommendationRecord.id),
+                col(RecommendationRecord.condition_id),
+                col(RecommendationRecord.created_at),
+                exercises,
+            )
+            .where(
+                RecommendationRecord.user_id == user_id,
+                col(RecommendationRecord.id).in_(ids),
+            )
+            .order_by(col(RecommendationRecord.created_at).desc(), col(RecommendationRecord.id))
+        )
+        return [tuple(row) for row in self.session.exec(query)]
 
     def many(self, user_id: str, ids: list[str]) -> list[RecommendationRecord]:
         """The user's recommendations among ``ids``, newest first; unknown ids are skipped."""

@@ -1,7 +1,11 @@
-"""One user's stored record as a FHIR R4 ``Bundle`` of type ``collection``.
+"""One page of a user's stored record as a FHIR R4 ``Bundle`` of type ``collection``.
 
 A pure mapping: it reads the service's stored-resource models (``app.api.resources``) and
-builds ``fhir.resources.R4B`` models; it touches no database and no web framework.
+builds FHIR resources; it touches no database and no web framework. Each resource is built
+as the JSON it is sent as and checked by its ``fhir.resources.R4B`` model (required
+elements, types, no unknown elements) before it is kept. Building the models themselves
+and serialising them cost ten times as much (a model per Coding, a Python serialiser per
+element): a 500-session export spent 3.7 s there.
 
 | ladderback | FHIR R4 | id |
 |---|---|---|
@@ -19,33 +23,30 @@ Ids are deterministic, so the same stored data always gives the same bundle (onl
 ``Bundle.timestamp`` moves): stored rows keep their UUIDs; a derived resource gets a
 ``uuid5`` of ``ID_NAMESPACE`` and a readable name such as
 ``recommendation/<id>/exercise/0``. Every ``fullUrl`` and every reference is
-``urn:uuid:<id>``, so each reference resolves inside the bundle. Every code comes from
-``app.interop.terminology``.
+``urn:uuid:<id>``, so each reference resolves inside the bundle: a page carries the
+Patient, and the Conditions and ServiceRequests its own resources cite. Every code comes
+from ``app.interop.terminology``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from fhir.resources.R4B.annotation import Annotation
-from fhir.resources.R4B.bundle import Bundle, BundleEntry
-from fhir.resources.R4B.careplan import CarePlan, CarePlanActivity
-from fhir.resources.R4B.codeableconcept import CodeableConcept
-from fhir.resources.R4B.coding import Coding
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.careplan import CarePlan
 from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.identifier import Identifier
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
-from fhir.resources.R4B.period import Period
 from fhir.resources.R4B.procedure import Procedure
-from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.servicerequest import ServiceRequest
-from fhir.resources.R4B.timing import Timing, TimingRepeat
+from pydantic import BaseModel, ConfigDict
 
 from app.api.resources import (
     ConditionOut,
@@ -55,8 +56,8 @@ from app.api.resources import (
     StoredRecommendationOut,
     UserOut,
 )
-from app.api.schemas import DoseOut, ExerciseDecisionOut
-from app.domain.types import ConditionKind, RecommendationStatus, Side
+from app.api.schemas import DoseOut
+from app.domain.types import Change, ConditionKind, RecommendationStatus, Side
 from app.interop.narrative import RED_FLAG_WORDS, dose_words, plural
 from app.interop.terminology import (
     CONDITION_ACTIVE,
@@ -72,16 +73,75 @@ from app.interop.terminology import (
     Code,
 )
 
-__all__ = ["ID_NAMESPACE", "derived_id", "user_bundle"]
+__all__ = [
+    "ID_NAMESPACE",
+    "CitedExercise",
+    "CitedRecommendation",
+    "bundle_json",
+    "cited_of",
+    "derived_id",
+    "user_bundle",
+]
 
 # The namespace of every derived resource id. Fixed forever: changing it changes every id.
 ID_NAMESPACE = uuid.UUID("0d6c1f4e-8a27-5b3e-9c41-7f2a6e8d3b59")
+
+Json = dict[str, Any]
 
 _SIDE_WORDS: Mapping[Side, str] = {
     Side.LEFT: "Symptoms on the left side.",
     Side.RIGHT: "Symptoms on the right side.",
     Side.BOTH: "Symptoms on both sides.",
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# What a recommendation's ServiceRequests need: its exercises, not its whole stored answer
+
+
+class CitedExercise(BaseModel):
+    """One prescribed exercise, as much of it as its ServiceRequest says."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    exercise_id: str
+    name: str
+    change: Change
+    first_reason: str | None = None
+    dose: DoseOut | None
+    cautions: tuple[str, ...]
+
+
+class CitedRecommendation(BaseModel):
+    """A stored recommendation as its ServiceRequests need it (read without its inputs,
+    trace and programme: a tenth of the stored row)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    condition_id: str
+    created_at: datetime
+    exercises: tuple[CitedExercise, ...]
+
+
+def cited_of(stored: StoredRecommendationOut) -> CitedRecommendation:
+    """The part of a whole stored recommendation its ServiceRequests need."""
+    return CitedRecommendation(
+        id=stored.id,
+        condition_id=stored.condition_id,
+        created_at=stored.created_at,
+        exercises=tuple(
+            CitedExercise(
+                exercise_id=e.exercise_id,
+                name=e.name,
+                change=e.change,
+                first_reason=e.reasons[0].message if e.reasons else None,
+                dose=e.dose,
+                cautions=tuple(e.cautions),
+            )
+            for e in stored.recommendation.exercises
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,50 +157,64 @@ def _url(resource_id: str) -> str:
     return f"urn:uuid:{resource_id}"
 
 
-def _ref(resource_id: str) -> Reference:
-    return Reference(reference=_url(resource_id))
+def _ref(resource_id: str) -> Json:
+    return {"reference": _url(resource_id)}
 
 
-def _coding(code: Code) -> Coding:
-    return Coding(system=code.system, code=code.code, display=code.display)
+def _coding(code: Code) -> Json:
+    return {"system": code.system, "code": code.code, "display": code.display}
 
 
-def _concept(*codes: Code, text: str | None = None) -> CodeableConcept:
-    return CodeableConcept(coding=[_coding(c) for c in codes], text=text)
+def _concept(*codes: Code, text: str | None = None) -> Json:
+    concept: Json = {"coding": [_coding(c) for c in codes]}
+    if text is not None:
+        concept["text"] = text
+    return concept
 
 
-def _notes(*texts: str) -> list[Annotation] | None:
-    kept = [Annotation(text=t) for t in texts if t]
-    return kept or None
+def _notes(*texts: str) -> list[Json] | None:
+    return [{"text": t} for t in texts if t] or None
 
 
-def _change_words(exercise: ExerciseDecisionOut) -> str:
+def _instant(moment: datetime) -> str:
+    """A FHIR dateTime with a time: UTC, written with ``Z``."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _checked(model: type[Resource], **elements: Any) -> Json:
+    """The resource as sent (``None`` elements left out), once its FHIR model accepts it."""
+    resource: Json = {"resourceType": model.get_resource_type()}
+    resource.update((k, v) for k, v in elements.items() if v is not None)
+    model.model_validate(resource)
+    return resource
+
+
+def _change_words(exercise: CitedExercise) -> str:
     """The change and its first reason: "Progressed: the last 2 sessions ..."."""
     label = exercise.change.value.capitalize()
-    if not exercise.reasons:
+    if exercise.first_reason is None:
         return f"{label}."
-    return f"{label}: {exercise.reasons[0].message}"
+    return f"{label}: {exercise.first_reason}"
 
 
-def _timing(dose: DoseOut) -> Timing:
+def _timing(dose: DoseOut) -> Json:
     # FHIR Timing says "frequency times per period". A dose is per_day times a day on
     # per_week days of the week, on no fixed days, so the exact FHIR statement is
     # per_week * per_day times per week; the per-day split is in patientInstruction.
-    repeat = TimingRepeat(frequency=dose.per_week * dose.per_day, period=1, periodUnit="wk")
-    return Timing(repeat=repeat)
+    return {"repeat": {"frequency": dose.per_week * dose.per_day, "period": 1, "periodUnit": "wk"}}
 
 
 # ---------------------------------------------------------------------------------------------
 # Resources
 
 
-def _patient(user: UserOut, client_id: str) -> Patient:
+def _patient(user: UserOut, client_id: str) -> Json:
     # Pseudonymous on purpose: the caller's own id and nothing else about the person.
-    identifier = Identifier(system=_url(client_id), value=user.external_id)
-    return Patient(id=user.id, identifier=[identifier])
+    identifier = {"system": _url(client_id), "value": user.external_id}
+    return _checked(Patient, id=user.id, identifier=[identifier])
 
 
-def _condition(episode: ConditionOut, patient_id: str) -> Condition:
+def _condition(episode: ConditionOut, patient_id: str) -> Json:
     kind = ConditionKind(episode.kind)
     display = KIND_DISPLAY[kind]
     own_kind = Code(CONDITION_KIND_SYSTEM, kind.value, display)
@@ -152,15 +226,17 @@ def _condition(episode: ConditionOut, patient_id: str) -> Condition:
             RED_FLAG_WORDS.get(f, f.value.replace("_", " ")) for f in episode.red_flags
         )
         flags = f"Red flags reported: {named}. Medical assessment is needed before any exercise."
+    abatement = episode.resolved_on if resolved else None
     # No verificationStatus: the service is told of the condition, it does not confirm it.
-    return Condition(
+    return _checked(
+        Condition,
         id=episode.id,
         clinicalStatus=_concept(CONDITION_RESOLVED if resolved else CONDITION_ACTIVE),
         category=[_concept(PROBLEM_LIST_ITEM)],
         code=_concept(CONDITION_CODES[kind], own_kind, text=display),
         subject=_ref(patient_id),
-        onsetDateTime=episode.onset_date,
-        abatementDateTime=episode.resolved_on if resolved else None,
+        onsetDateTime=episode.onset_date.isoformat(),
+        abatementDateTime=None if abatement is None else abatement.isoformat(),
         note=_notes(side, flags),
     )
 
@@ -170,22 +246,24 @@ class _Prescription:
     """One exercise of a recommendation, as the ServiceRequest that stands for it."""
 
     id: str
-    exercise: ExerciseDecisionOut
-    request: ServiceRequest
+    exercise: CitedExercise
+    request: Json
 
 
 def _prescriptions(
-    stored: StoredRecommendationOut, patient_id: str, *, active: bool
+    stored: CitedRecommendation, patient_id: str, *, active: bool
 ) -> list[_Prescription]:
     status = "active" if active else "completed"
+    authored = _instant(stored.created_at)
     found = []
-    for index, exercise in enumerate(stored.recommendation.exercises):
+    for index, exercise in enumerate(stored.exercises):
         request_id = derived_id("recommendation", stored.id, "exercise", str(index))
         dose = exercise.dose
         instruction = _change_words(exercise)
         if dose is not None:
             instruction = f"{dose_words(dose)}. {instruction}"
-        request = ServiceRequest(
+        request = _checked(
+            ServiceRequest,
             id=request_id,
             status=status,
             intent="plan",
@@ -193,7 +271,7 @@ def _prescriptions(
             code=_concept(EXERCISE_THERAPY, text=exercise.name),
             subject=_ref(patient_id),
             occurrenceTiming=None if dose is None else _timing(dose),
-            authoredOn=stored.created_at,
+            authoredOn=authored,
             performer=[_ref(patient_id)],
             reasonReference=[_ref(stored.condition_id)],
             note=_notes(*(f"Caution: {c}" for c in exercise.cautions)),
@@ -205,7 +283,7 @@ def _prescriptions(
 
 def _care_plan(
     stored: StoredRecommendationOut, patient_id: str, active: bool, requests: Sequence[str]
-) -> CarePlan:
+) -> Json:
     decision = stored.recommendation
     phase = f"{decision.programme.phase.value} phase" if decision.programme else "no phase"
     exercises = plural(len(decision.exercises), "exercise")
@@ -217,17 +295,18 @@ def _care_plan(
         note = "Referral before any exercise."
         if referral is not None:
             note = f"Referral ({referral.urgency.value}) before any exercise: {referral.message}"
-    return CarePlan(
+    return _checked(
+        CarePlan,
         id=derived_id("recommendation", stored.id, "care-plan"),
         status="active" if active else "completed",
         intent="plan",
         category=[_concept(PHYSICAL_ACTIVITY)],
         description=description,
         subject=_ref(patient_id),
-        period=Period(start=decision.today),
-        created=stored.created_at,
+        period={"start": decision.today.isoformat()},
+        created=_instant(stored.created_at),
         addresses=[_ref(stored.condition_id)],
-        activity=[CarePlanActivity(reference=_ref(r)) for r in requests] or None,
+        activity=[{"reference": _ref(r)} for r in requests] or None,
         note=_notes(note),
     )
 
@@ -245,18 +324,19 @@ def _result_words(result: ExerciseResultOut, name: str) -> str:
 
 def _procedure(
     logged: SessionOut, patient_id: str, names: Mapping[str, str], based_on: Sequence[str]
-) -> Procedure:
+) -> Json:
     done = [_result_words(r, names.get(r.exercise_id, r.exercise_id)) for r in logged.exercises]
     summary = "; ".join(done) + "." if done else "No exercises recorded."
     if not logged.completed:
         summary = f"Session missed. {summary}"
-    return Procedure(
+    return _checked(
+        Procedure,
         id=logged.id,
         basedOn=[_ref(r) for r in based_on] or None,
         status="completed" if logged.completed else "not-done",
         code=_concept(EXERCISE_THERAPY),
         subject=_ref(patient_id),
-        performedDateTime=logged.date,
+        performedDateTime=logged.date.isoformat(),
         reasonReference=[_ref(logged.condition_id)],
         note=_notes(summary),
     )
@@ -288,21 +368,27 @@ def _pains(logged: SessionOut) -> list[_Pain]:
     return [pain for pain in scores if pain.value is not None]
 
 
-def _observation(logged: SessionOut, pain: _Pain, patient_id: str) -> Observation:
-    return Observation(
+def _observation(logged: SessionOut, pain: _Pain, patient_id: str) -> Json:
+    return _checked(
+        Observation,
         id=derived_id("session", logged.id, "pain", pain.which),
         partOf=[_ref(logged.id)],
         status="final",
         category=[_concept(SURVEY)],
         code=_concept(PAIN_SEVERITY, text=f"{pain.text} (0-10)"),
         subject=_ref(patient_id),
-        effectiveDateTime=pain.day,
+        effectiveDateTime=pain.day.isoformat(),
         valueInteger=pain.value,
     )
 
 
 # ---------------------------------------------------------------------------------------------
 # The bundle
+
+
+def bundle_json(bundle: Json) -> str:
+    """The bundle as sent: compact JSON, UTF-8 text as is."""
+    return json.dumps(bundle, ensure_ascii=False, separators=(",", ":"))
 
 
 def user_bundle(
@@ -312,34 +398,43 @@ def user_bundle(
     episodes: Sequence[ConditionOut],
     sessions: Sequence[SessionOut],
     latest: StoredRecommendationOut | None,
-    cited: Sequence[StoredRecommendationOut],
+    cited: Iterable[CitedRecommendation],
     now: datetime,
-) -> Bundle:
-    """The user's record as a FHIR ``collection`` Bundle.
+    first_page: bool = True,
+    links: Sequence[tuple[str, str]] = (),
+) -> Json:
+    """One page of the user's record as a FHIR ``collection`` Bundle (JSON-ready).
 
-    ``episodes``: all the user's condition episodes; ``sessions``: the sessions to export,
-    newest first; ``latest``: the latest recommendation of the newest episode that has one
-    (the CarePlan), or None; ``cited``: older recommendations the sessions cite (their
-    ServiceRequests, completed, so each Procedure's ``basedOn`` resolves); ``now``: the
-    Bundle's timestamp, the only part that differs between two exports of the same data.
+    ``episodes``: the user's condition episodes (all of them on the first page); a later
+    page keeps only those its resources cite. ``sessions``: this page's sessions, newest
+    first. ``latest``: the latest recommendation of the newest episode that has one, or
+    None; on the first page it is the CarePlan, and on any page its ServiceRequests are
+    ``active`` (unless its episode is resolved). ``cited``: the other recommendations this
+    page's sessions cite (their ServiceRequests, completed, so each Procedure's
+    ``basedOn`` resolves). ``links``: (relation, url) pairs, such as ``("next", ...)``.
+    ``now``: the Bundle's timestamp, the only part that differs between two exports of
+    the same data.
     """
     patient = _patient(user, client_id)
     resolved = {e.id for e in episodes if e.status == ConditionStatus.RESOLVED}
-    resources: list[Resource] = [patient]
-    resources += [_condition(e, user.id) for e in episodes]
 
     by_recommendation: dict[str, list[_Prescription]] = {}
+    plan: list[Json] = []
     if latest is not None:
         active = latest.condition_id not in resolved
-        current = _prescriptions(latest, user.id, active=active)
-        by_recommendation[latest.id] = current
-        resources.append(_care_plan(latest, user.id, active, [p.id for p in current]))
+        cited_ids = {s.recommendation_id for s in sessions}
+        if first_page or latest.id in cited_ids:
+            current = _prescriptions(cited_of(latest), user.id, active=active)
+            by_recommendation[latest.id] = current
+            if first_page:
+                plan.append(_care_plan(latest, user.id, active, [p.id for p in current]))
     for stored in cited:
         if stored.id not in by_recommendation:
             by_recommendation[stored.id] = _prescriptions(stored, user.id, active=False)
-    resources += [p.request for found in by_recommendation.values() for p in found]
+    requests = [p.request for found in by_recommendation.values() for p in found]
 
-    observations: list[Resource] = []
+    procedures: list[Json] = []
+    observations: list[Json] = []
     for logged in sessions:
         followed = by_recommendation.get(logged.recommendation_id or "", [])
         names = {p.exercise.exercise_id: p.exercise.name for p in followed}
@@ -351,16 +446,24 @@ def user_bundle(
             if not logged.completed or (r.completed and r.performed is not None)
         }
         based_on = [p.id for p in followed if p.exercise.exercise_id in carried]
-        resources.append(_procedure(logged, user.id, names, based_on))
+        procedures.append(_procedure(logged, user.id, names, based_on))
         observations += [_observation(logged, pain, user.id) for pain in _pains(logged)]
-    resources += observations
 
-    entries = [BundleEntry(fullUrl=_url(str(r.id)), resource=r) for r in resources]
+    if not first_page:
+        # Only the episodes this page's requests and procedures cite.
+        named = {r["reasonReference"][0]["reference"] for r in requests + procedures}
+        episodes = [e for e in episodes if _url(e.id) in named]
+    conditions = [_condition(e, user.id) for e in episodes]
+
+    resources = [patient, *conditions, *plan, *requests, *procedures, *observations]
+    entries = [{"fullUrl": _url(r["id"]), "resource": r} for r in resources]
     # The id follows the content: the same data gives the same id, changed data a new one.
-    digest = hashlib.sha256("\n".join(e.model_dump_json() for e in entries).encode())
-    return Bundle(
+    digest = hashlib.sha256(bundle_json({"entry": entries}).encode())
+    envelope = _checked(
+        Bundle,
         id=derived_id("bundle", user.id, digest.hexdigest()),
         type="collection",
-        timestamp=now,
-        entry=entries,
+        timestamp=_instant(now),
+        link=[{"relation": relation, "url": url} for relation, url in links] or None,
     )
+    return {**envelope, "entry": entries}

@@ -8,17 +8,23 @@ bindings), and the clinical content compared with what was logged.
 
 from __future__ import annotations
 
+import base64
+import itertools
 import json
+import os
+import re
+import signal
 import typing
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import jsonschema_rs
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from fhir.resources.R4B import get_fhir_model_class
@@ -28,8 +34,11 @@ from fhir.resources.R4B.coding import Coding
 from fhir_core.types import Code as CodeMarker
 from pydantic import BaseModel
 
+from app.api.in_flight import ClientSlots
+from app.api.routes.fhir import MAX_PAGE_SESSIONS
 from app.api.schemas import DoseOut
 from app.db.session import Database
+from app.domain.catalog import Catalog
 from app.domain.types import ConditionKind
 from app.interop.narrative import dose_words
 from app.interop.terminology import (
@@ -41,6 +50,8 @@ from app.interop.terminology import (
     VALUE_SETS,
 )
 from app.services.clients import authenticate
+from app.services.fhir_export import export_user
+from app.services.fhir_pages import ExportProcesses
 from tests.api.test_api import assert_problem
 from tests.builders import (
     condition,
@@ -49,9 +60,11 @@ from tests.builders import (
     performed_as_prescribed,
     session,
 )
-from tests.conftest import Clock, new_key
+from tests.conftest import TODAY, Clock, new_key
+from tests.long_record import seed_long_record
 
 DAY0 = date(2026, 11, 2)
+TODAY_NOON = datetime(TODAY.year, TODAY.month, TODAY.day, 12, tzinfo=UTC)
 FHIR_JSON = "application/fhir+json"
 
 
@@ -59,8 +72,11 @@ FHIR_JSON = "application/fhir+json"
 # Reading a bundle
 
 
-def export(api: TestClient, user_id: str, **params: Any) -> Any:
-    response = api.get(f"/v1/users/{user_id}/fhir", params=params)
+def export(api: TestClient, user_id_or_link: str, **params: Any) -> Any:
+    """The export of a user (by id), or the page a ``next`` link names."""
+    linked = user_id_or_link.startswith("/")
+    path = user_id_or_link if linked else f"/v1/users/{user_id_or_link}/fhir"
+    response = api.get(path, params=params or None)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == FHIR_JSON
     return response
@@ -158,15 +174,28 @@ def uncovered_codes(bundle: Bundle) -> list[EmittedCode]:
 
 
 def validated(text: str) -> tuple[Bundle, dict[str, Any]]:
-    """The bundle parsed by ``fhir.resources``, each entry by its own resource class."""
+    """The bundle parsed by ``fhir.resources``, each entry by its own resource class, and
+    written exactly as that class writes it (the service builds the JSON itself)."""
     bundle = Bundle.model_validate_json(text)
     document: dict[str, Any] = json.loads(text)
+    assert json.loads(bundle.model_dump_json()) == document
     for entry in document["entry"]:
         resource = entry["resource"]
         model = get_fhir_model_class(resource["resourceType"])
-        assert model.model_validate(resource).id == resource["id"]
+        parsed = model.model_validate(resource)
+        assert parsed.id == resource["id"]
+        assert json.loads(parsed.model_dump_json()) == resource
         assert entry["fullUrl"] == url(resource)
     return bundle, document
+
+
+def self_contained(document: dict[str, Any]) -> bool:
+    full_urls = {e["fullUrl"] for e in document["entry"]}
+    return len(full_urls) == len(document["entry"]) and set(references(document)) <= full_urls
+
+
+def links(document: dict[str, Any]) -> dict[str, str]:
+    return {link["relation"]: link["url"] for link in document.get("link", [])}
 
 
 def which_pain(observation: dict[str, Any]) -> str:
@@ -545,13 +574,220 @@ def test_a_resolved_episode_is_resolved_and_its_plan_completed(
     assert {r["status"] for r in resources(document, "ServiceRequest")} == {"completed"}
 
 
-@pytest.mark.parametrize("sessions", ["0", "501", "-1", "ten", "2.5"])
+@pytest.mark.parametrize("sessions", ["0", "21", "501", "-1", "ten", "2.5"])
 def test_the_sessions_bound_is_refused_with_a_problem_naming_it(
     api: TestClient, sessions: str
 ) -> None:
     user_id = new_user(api)
     response = api.get(f"/v1/users/{user_id}/fhir", params={"sessions": sessions})
     assert_problem(response, 422, "query.sessions")
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages: a long record in bounded pieces
+
+
+@pytest.fixture
+def long_record(database: Database, api_key: str, catalog: Catalog) -> str:
+    """This test's tenant's user with 45 sessions, one a day, each after its own
+    recommendation (each cites ServiceRequests of its own)."""
+    return seed_long_record(
+        database, client_id_of(database, api_key), catalog, sessions=45, until=TODAY_NOON
+    )
+
+
+def list_sessions(api: TestClient, user_id: str) -> list[str]:
+    """The user's session ids as the listing orders them (newest first)."""
+    response = api.get(f"/v1/users/{user_id}/sessions", params={"limit": 100})
+    assert response.status_code == 200, response.text
+    return [item["id"] for item in response.json()["items"]]
+
+
+def all_pages(api: TestClient, user_id: str, **params: Any) -> list[dict[str, Any]]:
+    pages = [validated(export(api, user_id, **params).text)[1]]
+    while "next" in links(pages[-1]):
+        pages.append(validated(export(api, links(pages[-1])["next"]).text)[1])
+        assert len(pages) < 100
+    return pages
+
+
+def test_a_long_record_comes_in_bounded_self_contained_pages_linked_by_next(
+    api: TestClient, long_record: str
+) -> None:
+    whole = list_sessions(api, long_record)
+    pages = all_pages(api, long_record, sessions=20)
+    assert len(pages) == 3
+    # Together the pages hold every session once, newest first, as the listing orders them.
+    procedures = [p["id"] for page in pages for p in resources(page, "Procedure")]
+    assert procedures == whole
+    assert [len(resources(page, "Procedure")) for page in pages] == [20, 20, 5]
+    for number, page in enumerate(pages):
+        assert self_contained(page), number
+        assert len(resources(page, "Patient")) == 1
+        assert len(resources(page, "Condition")) == 1
+        # The CarePlan once, on the first page; every session's requests on its own page.
+        assert len(resources(page, "CarePlan")) == (1 if number == 0 else 0)
+        carried_out = [
+            p for p in resources(page, "Procedure") if "No exercises" not in p["note"][0]["text"]
+        ]
+        assert carried_out
+        assert all(p.get("basedOn") for p in carried_out)
+        assert page["type"] == "collection"
+    # A page's links: itself, and the next page unless it is the last, query kept.
+    path = f"/v1/users/{long_record}/fhir"
+    assert links(pages[0])["self"] == f"{path}?sessions=20"
+    for page, following in itertools.pairwise(pages):
+        assert links(page)["next"].startswith(f"{path}?sessions=20&cursor=")
+        assert links(following)["self"] == links(page)["next"]
+    assert set(links(pages[-1])) == {"self"}
+    # The same resource on two pages (the latest recommendation's requests) is the same.
+    seen: dict[str, Any] = {}
+    for page in pages:
+        for entry in page["entry"]:
+            assert seen.setdefault(entry["fullUrl"], entry["resource"]) == entry["resource"]
+
+
+def test_without_sessions_a_page_holds_the_largest_number(
+    api: TestClient, long_record: str
+) -> None:
+    first = export(api, long_record).json()
+    assert len(resources(first, "Procedure")) == MAX_PAGE_SESSIONS
+    assert links(first)["next"].startswith(f"/v1/users/{long_record}/fhir?cursor=")
+
+
+def test_a_session_logged_between_two_pages_shifts_nothing_on_the_next(
+    api: TestClient, long_record: str, clock: Clock
+) -> None:
+    first = export(api, long_record, sessions=10).json()
+    before = export(api, links(first)["next"]).json()
+    # A new session, newest of all, and a late one dated into the second page's range.
+    clock.set_day(TODAY_NOON.date(), hour=13)
+    log(api, long_record, session(day=TODAY_NOON.date()))
+    log(api, long_record, session(day=TODAY_NOON.date() - timedelta(days=3)))
+    after = export(api, links(first)["next"]).json()
+    assert resources(after, "Procedure") == resources(before, "Procedure")
+    assert links(after)["next"] == links(before)["next"]
+    # The new sessions are where the order puts them: on a first page read now.
+    newest = resources(export(api, long_record, sessions=10).json(), "Procedure")
+    assert newest[0]["performedDateTime"] == TODAY_NOON.date().isoformat()
+
+
+def test_the_same_data_gives_the_same_later_page_but_for_its_timestamp(
+    api: TestClient, long_record: str, clock: Clock
+) -> None:
+    next_page = links(export(api, long_record, sessions=5).json())["next"]
+    before = export(api, next_page).text
+    clock.set_day(TODAY_NOON.date() + timedelta(days=2), hour=9)
+    after = export(api, next_page).text
+    stamp_before, stamp_after = json.loads(before)["timestamp"], json.loads(after)["timestamp"]
+    assert stamp_before != stamp_after
+    assert before.replace(stamp_before, stamp_after) == after
+
+
+def test_the_next_link_keeps_the_path_prefix_a_proxy_took_off(
+    app: FastAPI, api_key: str, long_record: str
+) -> None:
+    behind_proxy = TestClient(
+        app, root_path="/ladderback", headers={"Authorization": f"Bearer {api_key}"}
+    )
+    page = export(behind_proxy, long_record, sessions=15).json()
+    path = f"/ladderback/v1/users/{long_record}/fhir"
+    assert links(page)["self"] == f"{path}?sessions=15"
+    assert links(page)["next"].startswith(f"{path}?sessions=15&cursor=")
+
+
+def _cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not-a-cursor",
+        "%%%%",
+        _cursor("2026-11-20|2026-11-20T12:00:00+00:00"),  # no id
+        _cursor("2026-11-20|2026-11-20T12:00:00+00:00|not-a-uuid"),
+        _cursor("2026-11-20|2026-11-20T12:00:00|0b3c4a1e-2f5d-4c6e-8a7b-9d0e1f2a3b4c"),  # naive
+        _cursor("2026-13-40|2026-11-20T12:00:00+00:00|0b3c4a1e-2f5d-4c6e-8a7b-9d0e1f2a3b4c"),
+        "x" * 201,
+        "",
+    ],
+)
+def test_a_cursor_the_service_did_not_give_out_is_refused_naming_it(
+    api: TestClient, cursor: str
+) -> None:
+    user_id = new_user(api, with_condition=condition())
+    response = api.get(f"/v1/users/{user_id}/fhir", params={"cursor": cursor})
+    problem = assert_problem(response, 422, "query.cursor")
+    assert problem["type"] == "/problems/invalid-input"
+
+
+def test_a_page_reads_the_cited_recommendations_exercises_not_their_whole_record(
+    database: Database, api_key: str, catalog: Catalog
+) -> None:
+    client_id = client_id_of(database, api_key)
+    user_id = seed_long_record(database, client_id, catalog, sessions=8, until=TODAY_NOON)
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(args[2])
+
+    sa.event.listen(database.engine, "before_cursor_execute", seen)
+    try:
+        with database.transaction(write=False) as db:
+            page = export_user(db, client_id, user_id, TODAY_NOON, 5)
+    finally:
+        sa.event.remove(database.engine, "before_cursor_execute", seen)
+    assert len(resources(page.bundle, "Procedure")) == 5
+    reads = [s for s in statements if "FROM recommendation" in s]
+    assert reads, statements
+    # Never the stored inputs (ten times the answer); the whole answer of the latest only
+    # (its CarePlan), of the others just their exercises, picked out by the database.
+    assert not [s for s in reads if "recommendation.inputs" in s], reads
+    whole_answer = re.compile(r"(?<!\()recommendation\.output\s*(,|FROM)")
+    assert len([s for s in reads if whole_answer.search(s)]) == 1, reads
+
+
+# ---------------------------------------------------------------------------------------------
+# One client's exports cannot crowd out the others
+
+
+def test_a_client_with_an_export_in_progress_is_told_to_retry_at_once(
+    api: TestClient, app: FastAPI, database: Database, api_key: str
+) -> None:
+    user_id = new_user(api, with_condition=condition())
+    export(api, user_id)  # the worker's export slots exist from the first export on
+    slots: ClientSlots = app.state.fhir_export_slots
+    client_id = client_id_of(database, api_key)
+    assert slots.take(client_id)  # an export of this client, in progress
+    try:
+        response = api.get(f"/v1/users/{user_id}/fhir")
+        problem = assert_problem(response, 429)
+        assert problem["type"] == "/problems/too-many-in-flight"
+        assert "as many FHIR export pages in progress" in problem["detail"]
+        assert response.headers["Retry-After"] == "1"
+        # Another client is not held up by it.
+        other = TestClient(app, headers={"Authorization": f"Bearer {new_key(database)}"})
+        theirs = new_user(other, with_condition=condition())
+        export(other, theirs)
+    finally:
+        slots.give_back(client_id)
+    export(api, user_id)
+    assert slots.in_use(client_id) == 0
+
+
+def test_an_export_process_that_dies_costs_one_503_then_another_starts(
+    api: TestClient, app: FastAPI
+) -> None:
+    user_id = new_user(api, with_condition=condition())
+    export(api, user_id)
+    processes: ExportProcesses = app.state.fhir_export_processes
+    for pid in processes.process_ids():
+        os.kill(pid, signal.SIGKILL)
+    # Whether the pool notices before or after the next page is handed to it, that page fails.
+    problem = assert_problem(api.get(f"/v1/users/{user_id}/fhir"), 503)
+    assert problem["type"] == "/problems/service-unavailable"
+    export(api, user_id)
 
 
 # ---------------------------------------------------------------------------------------------
