@@ -205,6 +205,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         yield
         app.state.rate_limiter.close()
+        # Started by the first FHIR export, if any (app.api.routes.fhir).
+        export_processes = getattr(app.state, "fhir_export_processes", None)
+        if export_processes is not None:
+            export_processes.close()
         database.dispose()
 
     # Swagger UI and ReDoc from the package, not a CDN: clinic networks often block CDNs.
