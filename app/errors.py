@@ -92,6 +92,18 @@ class AppError(Exception):
         self.errors = list(errors)
         self.headers = headers
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its fields, not its constructor's arguments (which differ by kind):
+        # errors cross from the FHIR export processes to the worker by pickling.
+        return (_rebuilt, (type(self), self.__dict__))
+
+
+def _rebuilt(kind: type[AppError], fields: dict[str, Any]) -> AppError:
+    error = kind.__new__(kind)
+    Exception.__init__(error, fields.get("detail", ""))
+    error.__dict__.update(fields)
+    return error
+
 
 class FieldError(AppError):
     """A problem with one named field; ``kind`` is its ``errors[].type``."""

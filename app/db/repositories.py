@@ -431,20 +431,6 @@ class Recommendations:
         )
         return [tuple(row) for row in self.session.exec(query)]
 
-    def many(self, user_id: str, ids: list[str]) -> list[RecommendationRecord]:
-        """The user's recommendations among ``ids``, newest first; unknown ids are skipped."""
-        if not ids:
-            return []
-        query = (
-            select(RecommendationRecord)
-            .where(
-                RecommendationRecord.user_id == user_id,
-                col(RecommendationRecord.id).in_(ids),
-            )
-            .order_by(col(RecommendationRecord.created_at).desc(), col(RecommendationRecord.id))
-        )
-        return list(self.session.exec(query))
-
 
 # ---------------------------------------------------------------------------------------------
 # History summaries

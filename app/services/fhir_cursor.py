@@ -10,20 +10,25 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from app.db.repositories import SessionKey
 from app.errors import InvalidInput
 
-__all__ = ["CURSOR_PARAMETER", "read_cursor", "write_cursor"]
+__all__ = ["CURSOR_PARAMETER", "cursor_at", "read_cursor", "write_cursor"]
 
 CURSOR_PARAMETER = "cursor"
-_BAD_CURSOR = "is not a cursor this service gave out; follow the Bundle's `next` link"
+_BAD_CURSOR = "is not a well-formed page cursor; follow the Bundle's `next` link"
 
 
 def write_cursor(key: SessionKey) -> str:
     text = f"{key.date.isoformat()}|{key.created_at.isoformat()}|{key.id}"
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def cursor_at(day: date, created_at: datetime, session_id: str) -> str:
+    """The cursor of a page starting after the session with this key."""
+    return write_cursor(SessionKey(day, created_at, session_id))
 
 
 def read_cursor(cursor: str) -> SessionKey:
@@ -33,10 +38,13 @@ def read_cursor(cursor: str) -> SessionKey:
         day, created, session_id = (
             base64.urlsafe_b64decode(padded.encode("ascii")).decode().split("|")
         )
-        key = SessionKey(date.fromisoformat(day), datetime.fromisoformat(created), session_id)
-        well_formed = str(uuid.UUID(session_id)) == session_id
-    except (ValueError, UnicodeError, binascii.Error):
+        moment = datetime.fromisoformat(created)
+        # A moment must exist in UTC, as stored (year 1 at +23:59 does not): else a 500.
+        utc = moment.astimezone(UTC) if moment.tzinfo is not None else None
+        key = SessionKey(date.fromisoformat(day), moment, session_id)
+        well_formed = utc is not None and str(uuid.UUID(session_id)) == session_id
+    except (ValueError, UnicodeError, binascii.Error, OverflowError):
         well_formed = False
-    if not well_formed or key.created_at.tzinfo is None:
+    if not well_formed:
         raise InvalidInput(f"query.{CURSOR_PARAMETER}", _BAD_CURSOR)
     return key

@@ -19,6 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -60,9 +64,22 @@ def page_url(path: str, query: tuple[tuple[str, str], ...], cursor: str | None) 
 def _open(url: str, lock_timeout_seconds: float) -> None:
     """Start an export process: its database, and the FHIR models (0.2 s to import)."""
     global _database
+    # Signals sent to the whole process group (Ctrl-C, a service manager's stop) are the
+    # worker's to act on: it finishes its requests, then stops this process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # A worker killed outright cannot stop it: it stops itself when the worker is gone.
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
     import app.services.fhir_export  # noqa: F401
 
     _database = Database(url, lock_timeout_seconds=lock_timeout_seconds)
+
+
+def _exit_with(parent_sentinel: int) -> None:
+    multiprocessing.connection.wait([parent_sentinel])
+    os._exit(0)
 
 
 def build_page(request: PageRequest) -> str:
@@ -107,18 +124,33 @@ class ExportProcesses:
         """The page, built in an export process; awaiting it holds no thread."""
         if request.cursor is not None:
             read_cursor(request.cursor)
-        pool = self._running()
-        try:
-            return await asyncio.wrap_future(pool.submit(build_page, request))
-        except BrokenProcessPool:
-            # A process died (killed, out of memory): start afresh on the next export,
-            # unless another failed page has done so already.
-            if self._pool is pool:
-                self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise ServiceUnavailable(
-                "The export could not be built; retry shortly.", cause="export process died"
-            ) from None
+        for _ in range(2):
+            pool = self._running()
+            try:
+                future = pool.submit(build_page, request)
+            except BrokenProcessPool:
+                # It died while idle: no page was lost. Start afresh and ask once more.
+                self._discard(pool)
+                continue
+            try:
+                return await asyncio.wrap_future(future)
+            except BrokenProcessPool:
+                # It died building pages (killed, out of memory): they are lost.
+                self._discard(pool)
+                break
+        raise ServiceUnavailable(
+            "The export could not be built; retry shortly.", cause="export process died"
+        )
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        """Forget a broken pool, unless another failed page has replaced it already."""
+        if self._pool is pool:
+            self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def broken(self) -> bool:
+        """Whether the running pool has lost a process (the next page starts another)."""
+        return self._pool is not None and bool(getattr(self._pool, "_broken", False))
 
     def process_ids(self) -> list[int]:
         """The export processes running now (none before the first export)."""

@@ -220,7 +220,7 @@ RELATIONAL_RULES = re.compile(
     r"|was already used for a different request"  # Idempotency-Key reuse (IETF draft: 422)
     r"|is not a card this service issued to you"  # CDS feedback names an issued card
     r"|was not prefetched"  # CDS Hooks 412: an unregistered patient needs the prefetch
-    r"|is not a cursor this service gave out"  # a FHIR page's cursor comes from a next link
+    r"|is not a well-formed page cursor"  # a FHIR page's cursor comes from a next link
 )
 
 

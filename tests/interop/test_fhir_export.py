@@ -12,8 +12,10 @@ import base64
 import itertools
 import json
 import os
+import pickle
 import re
 import signal
+import time
 import typing
 import uuid
 from collections import Counter
@@ -40,6 +42,16 @@ from app.api.schemas import DoseOut
 from app.db.session import Database
 from app.domain.catalog import Catalog
 from app.domain.types import ConditionKind
+from app.errors import (
+    AppError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    ServiceUnavailable,
+    TooManyInFlight,
+    TooManyRequests,
+)
 from app.interop.narrative import dose_words
 from app.interop.terminology import (
     CONDITION_CODES,
@@ -574,7 +586,7 @@ def test_a_resolved_episode_is_resolved_and_its_plan_completed(
     assert {r["status"] for r in resources(document, "ServiceRequest")} == {"completed"}
 
 
-@pytest.mark.parametrize("sessions", ["0", "21", "501", "-1", "ten", "2.5"])
+@pytest.mark.parametrize("sessions", ["0", "501", "-1", "ten", "2.5"])
 def test_the_sessions_bound_is_refused_with_a_problem_naming_it(
     api: TestClient, sessions: str
 ) -> None:
@@ -647,6 +659,27 @@ def test_a_long_record_comes_in_bounded_self_contained_pages_linked_by_next(
             assert seen.setdefault(entry["fullUrl"], entry["resource"]) == entry["resource"]
 
 
+def test_more_sessions_than_a_page_holds_come_a_page_at_a_time(
+    api: TestClient, long_record: str
+) -> None:
+    """Up to 500 was one export before pages: such a client now gets the same sessions
+    in pages of the largest size, each linking to the next with what it asked for."""
+    pages = all_pages(api, long_record, sessions=100)
+    assert [len(resources(page, "Procedure")) for page in pages] == [20, 20, 5]
+    assert links(pages[0])["next"].startswith(f"/v1/users/{long_record}/fhir?sessions=100&")
+
+
+def test_the_links_carry_only_what_the_page_was_asked_for(
+    api: TestClient, long_record: str
+) -> None:
+    """A page is kept by the EHR: a token or anything else in the query must not be."""
+    page = export(api, long_record, sessions=20, access_token="secret", other="x").json()
+    for url in links(page).values():
+        assert "secret" not in url
+        assert "other" not in url
+    assert links(page)["self"] == f"/v1/users/{long_record}/fhir?sessions=20"
+
+
 def test_without_sessions_a_page_holds_the_largest_number(
     api: TestClient, long_record: str
 ) -> None:
@@ -709,11 +742,14 @@ def _cursor(text: str) -> str:
         _cursor("2026-11-20|2026-11-20T12:00:00+00:00|not-a-uuid"),
         _cursor("2026-11-20|2026-11-20T12:00:00|0b3c4a1e-2f5d-4c6e-8a7b-9d0e1f2a3b4c"),  # naive
         _cursor("2026-13-40|2026-11-20T12:00:00+00:00|0b3c4a1e-2f5d-4c6e-8a7b-9d0e1f2a3b4c"),
+        # Moments with no UTC equivalent: they failed in the database, a 500.
+        _cursor("9999-12-31|9999-12-31T23:59:59-23:59|0b3c4a1e-2f5d-4c6e-8a7b-9d0e1f2a3b4c"),
+        _cursor("0001-01-01|0001-01-01T00:00:00+23:59|0b3c4a1e-2f5d-4c6e-8a7b-9d0e1f2a3b4c"),
         "x" * 201,
         "",
     ],
 )
-def test_a_cursor_the_service_did_not_give_out_is_refused_naming_it(
+def test_a_cursor_that_is_not_well_formed_is_refused_naming_it(
     api: TestClient, cursor: str
 ) -> None:
     user_id = new_user(api, with_condition=condition())
@@ -776,18 +812,47 @@ def test_a_client_with_an_export_in_progress_is_told_to_retry_at_once(
     assert slots.in_use(client_id) == 0
 
 
-def test_an_export_process_that_dies_costs_one_503_then_another_starts(
+def test_an_export_process_that_died_while_idle_costs_no_page(
     api: TestClient, app: FastAPI
 ) -> None:
     user_id = new_user(api, with_condition=condition())
     export(api, user_id)
     processes: ExportProcesses = app.state.fhir_export_processes
-    for pid in processes.process_ids():
+    dead = processes.process_ids()
+    for pid in dead:
         os.kill(pid, signal.SIGKILL)
-    # Whether the pool notices before or after the next page is handed to it, that page fails.
-    problem = assert_problem(api.get(f"/v1/users/{user_id}/fhir"), 503)
-    assert problem["type"] == "/problems/service-unavailable"
-    export(api, user_id)
+    deadline = time.monotonic() + 10
+    while not processes.broken() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes.broken()
+    export(api, user_id)  # another process builds it: no 503 for a page nobody had begun
+    assert set(processes.process_ids()).isdisjoint(dead)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        InvalidInput("query.cursor", "is not well-formed"),
+        Conflict("external_id", "is taken"),
+        NotFound("No such user."),
+        TooManyRequests(600, 12),
+        TooManyInFlight("FHIR export pages", 1),
+        ServiceUnavailable("The database is busy.", retry_after=2, cause="lock timeout"),
+        PreconditionFailed("prefetch.patient", "is missing"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_errors_cross_from_an_export_process_intact(error: AppError) -> None:
+    """Errors of a page reach the worker by pickling; one that could not be rebuilt broke
+    the pool, failing every client's pages in flight."""
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert (copy.status, copy.detail, copy.errors, copy.headers) == (
+        error.status,
+        error.detail,
+        error.errors,
+        error.headers,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """One tenant exporting FHIR as hard as it can does not starve another tenant.
 
 Against a real server (one uvicorn worker, as ``ladderback serve`` runs by default): tenant
-A runs 8 loops, each exporting its 500-session user page after page, as fast as the server
-answers (a 429 is retried after a short pause, as an impatient client would); tenant B
+A runs 8 loops, in a process of its own, each exporting its 500-session user page after
+page, as fast as the server answers (a 429 is retried after a short pause, as an impatient
+client would); tenant B
 lists its users, one request after another, first alone and then under A's load. A stays
 within its rate limit (set far above this traffic): what protects B is the bounded cost
 of a page, the cap of one page in progress per client and worker, and the export process
@@ -18,12 +19,17 @@ leaves room for a noisier machine and still fails the old behaviour.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
+import signal
 import statistics
 import threading
 import time
 from datetime import UTC, datetime
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -65,46 +71,49 @@ def _median_ms(client: httpx.Client, path: str, *, count: int | None, until: flo
     return statistics.median(samples)
 
 
-class ExportLoops:
-    """Tenant A's loops, each following an export's ``next`` links, then starting again."""
+def _export_flat_out(
+    base_url: str,
+    key: str,
+    user_id: str,
+    started: EventType,
+    stop: EventType,
+    tally: Any,
+    failures: Any,
+) -> None:
+    """Tenant A's load, in a process of its own (so that its threads never hold the GIL of
+    the process that times B): LOOPS loops, each following an export's ``next`` links, then
+    starting again, until ``stop``. ``tally`` counts pages and 429s."""
 
-    def __init__(self, server: Server, key: str, user_id: str) -> None:
-        self.server, self.key, self.user_id = server, key, user_id
-        self.stop = threading.Event()
-        self.pages = 0
-        self.refused = 0
-        self.failures: list[str] = []
-        self._lock = threading.Lock()
-
-    def _loop(self) -> None:
-        with _client(self.server, self.key) as client:
+    def loop() -> None:
+        with httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30.0
+        ) as client:
             url: str | None = None
-            while not self.stop.is_set():
+            while not stop.is_set():
                 try:
-                    response = client.get(url or f"/v1/users/{self.user_id}/fhir")
+                    response = client.get(url or f"/v1/users/{user_id}/fhir")
                 except httpx.HTTPError as exc:
-                    self.failures.append(repr(exc))
+                    failures.put(repr(exc))
                     return
                 if response.status_code == 429:
-                    with self._lock:
-                        self.refused += 1
+                    with tally.get_lock():
+                        tally[1] += 1
                     time.sleep(BUSY_WAIT)
                     continue
                 if response.status_code != 200:
-                    self.failures.append(f"{response.status_code}: {response.text[:300]}")
+                    failures.put(f"{response.status_code}: {response.text[:300]}")
                     return
-                with self._lock:
-                    self.pages += 1
-                # Not response.json(): parsing every page here would take the GIL from B's
-                # measuring thread in this process, and time the test rather than the server.
+                with tally.get_lock():
+                    tally[0] += 1
                 found = NEXT_LINK.search(response.content, 0, 4_000)
                 url = found and found.group(1).decode()
 
-    def start(self) -> list[threading.Thread]:
-        threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(LOOPS)]
-        for thread in threads:
-            thread.start()
-        return threads
+    threads = [threading.Thread(target=loop, daemon=True) for _ in range(LOOPS)]
+    for thread in threads:
+        thread.start()
+    started.set()
+    for thread in threads:
+        thread.join(timeout=60)
 
 
 def test_one_tenant_exporting_flat_out_leaves_another_tenants_listing_fast(
@@ -132,25 +141,69 @@ def test_one_tenant_exporting_flat_out_leaves_another_tenants_listing_fast(
             _median_ms(lister, "/v1/users", count=5)
             alone = _median_ms(lister, "/v1/users", count=ALONE_REQUESTS)
 
-            loops = ExportLoops(server, exporter_key, user_id)
-            threads = loops.start()
+            spawn = multiprocessing.get_context("spawn")
+            started, stop = spawn.Event(), spawn.Event()
+            tally, failures = spawn.Array("i", 2), spawn.Queue()
+            load = spawn.Process(
+                target=_export_flat_out,
+                args=(server.base_url, exporter_key, user_id, started, stop, tally, failures),
+                daemon=True,
+            )
+            load.start()
             try:
+                assert started.wait(timeout=60), "A's load did not start"
                 time.sleep(0.5)  # the loops are under way
                 loaded = _median_ms(
                     lister, "/v1/users", count=None, until=time.monotonic() + LOAD_SECONDS
                 )
             finally:
-                loops.stop.set()
-                for thread in threads:
-                    thread.join(timeout=30)
+                stop.set()
+                load.join(timeout=60)
+                if load.is_alive():
+                    load.kill()
+            pages, refused = tally[0], tally[1]
+            failed = [failures.get() for _ in range(failures.qsize())]
 
             bound = max(BOUND_FLOOR_MS, BOUND_TIMES_ALONE * alone)
             figures = (
                 f"B's median listing: {alone:.1f} ms alone, {loaded:.1f} ms under A's load "
-                f"(bound {bound:.0f} ms); A exported {loops.pages} pages, "
-                f"{loops.refused} refused with 429"
+                f"(bound {bound:.0f} ms); A exported {pages} pages, {refused} refused with 429"
             )
             print(figures)  # noqa: T201 - the figures, for `pytest -s`
             assert loaded <= bound, figures
-            assert not loops.failures, loops.failures[:3]
-            assert loops.pages >= 20, f"A's load hardly ran: {figures}\n{server.log_tail()}"
+            assert not failed, failed[:3]
+            assert pages >= 20, f"A's load hardly ran: {figures}\n{server.log_tail()}"
+
+
+def test_an_export_process_ends_when_its_worker_is_killed_outright(tmp_path: Path) -> None:
+    """A worker killed with SIGKILL (out of memory, or by a supervisor) cannot stop its
+    export process: the process notices and ends, rather than holding memory and a
+    database connection for good."""
+    with (
+        service_database(tmp_path) as database,
+        serve(database, tmp_path / "server.log", env=ENV) as server,
+        _client(server, server.key) as client,
+    ):
+        created = client.post("/v1/users", json={"external_id": "orphan", "profile": {"age": 40}})
+        assert created.status_code == 201, created.text
+        assert client.get(f"/v1/users/{created.json()['id']}/fhir").status_code == 200
+        worker = server.process.pid
+        exporters = [
+            pid
+            for pid in Path(f"/proc/{worker}/task/{worker}/children").read_text().split()
+            if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert exporters, "no export process was started"
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_running(pid) for pid in exporters):
+            time.sleep(0.1)
+        assert not any(_running(pid) for pid in exporters)
+
+
+def _running(pid: str) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "State:\tZ" not in status.read_text()
+    except FileNotFoundError:
+        return False

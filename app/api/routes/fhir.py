@@ -21,6 +21,7 @@ from app.api.resources import ConditionOut, SessionOut, StoredRecommendationOut,
 from app.api.responses import READ_PROBLEMS, problems
 from app.api.routes.users import UserId
 from app.interop.narrative import FHIR_JSON
+from app.services.fhir_cursor import cursor_at
 from app.services.fhir_pages import ExportProcesses, PageRequest
 
 __all__ = ["add_bundle_example", "router"]
@@ -36,14 +37,19 @@ router = APIRouter(
 # (Pages of 50 took 80 ms, and another client's requests on the worker waited more.)
 MAX_PAGE_SESSIONS = 20
 
+# Accepted up to the single export's old limit, so clients written for it keep working:
+# a larger count is served a page at a time, as FHIR's `_count` lets a server do.
+ACCEPTED_SESSIONS = 500
+
 SessionCount = Annotated[
     int,
     Query(
         ge=1,
-        le=MAX_PAGE_SESSIONS,
+        le=ACCEPTED_SESSIONS,
         description=f"How many of the user's sessions (newest first, across episodes) a page "
-        f"holds, at most {MAX_PAGE_SESSIONS}, each as a Procedure with its pain Observations. "
-        "Further sessions are on the pages the `next` link leads to.",
+        f"holds, each as a Procedure with its pain Observations: at most {MAX_PAGE_SESSIONS} "
+        f"a page, whatever is asked (up to {ACCEPTED_SESSIONS}). Further sessions are on the "
+        "pages the `next` link leads to.",
     ),
 ]
 
@@ -73,17 +79,19 @@ def _bundle_example() -> Any:
     from app.interop.fhir import user_bundle  # see export_user_fhir
 
     user = UserOut.model_validate(_first_example(UserOut))
+    session = SessionOut.model_validate(_first_example(SessionOut))
+    after = cursor_at(session.date, session.created_at, session.id)
     return user_bundle(
         user=user,
         client_id="9b3e7c1a-52d4-4f8e-a6b0-3c9d2e7f1a45",
         episodes=[ConditionOut.model_validate(_first_example(ConditionOut))],
-        sessions=[SessionOut.model_validate(_first_example(SessionOut))],
+        sessions=[session],
         latest=StoredRecommendationOut.model_validate(_first_example(StoredRecommendationOut)),
         cited=[],
         now=datetime(2026, 11, 25, 8, 0, tzinfo=UTC),
         links=[
             ("self", f"/v1/users/{user.id}/fhir"),
-            ("next", f"/v1/users/{user.id}/fhir?cursor=MjAyNi0xMS0yM3wyMDI2LTExLTIzVDE4OjA1"),
+            ("next", f"/v1/users/{user.id}/fhir?cursor={after}"),
         ],
     )
 
@@ -182,8 +190,8 @@ def _full_path(request: Request) -> str:
         **problems(
             *READ_PROBLEMS,
             descriptions={
-                422: "A query parameter is out of range, or `cursor` is not one this service "
-                "gave out; `errors` names the parameter.",
+                422: "A query parameter is out of range, or `cursor` is not a well-formed "
+                "page cursor; `errors` names the parameter.",
                 429: "The client's request budget for this minute is spent, or it already "
                 "has as many export pages in progress as it may (problem type "
                 "`/problems/too-many-in-flight`); retry after `Retry-After`.",
@@ -210,9 +218,10 @@ async def export_user_fhir(
         client_id=tenant.client_id,
         user_id=user_id,
         now=now,
-        size=sessions,
+        size=min(sessions, MAX_PAGE_SESSIONS),
         cursor=cursor,
         path=_full_path(request),
-        query=tuple(request.query_params.multi_items()),
+        # The links carry what the page was asked for, nothing else the caller sent.
+        query=(("sessions", str(sessions)),) if "sessions" in request.query_params else (),
     )
     return Response(await processes.page(page), media_type=FHIR_JSON)
