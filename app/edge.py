@@ -177,12 +177,14 @@ class ConnectionWatch:
         self.logged_at = float("-inf")
         self.closed_for_room = 0
         self.refused = 0
+        # Connections already aborted or refused, not yet gone: they no longer count.
+        self.leaving = 0
         self._sweeping = False
 
     def admit(self, newcomer: EdgeProtocol) -> bool:
         """Whether ``newcomer`` may stay; at the cap, close a connection with no request in
         the application to make room (see ``_CLOSE_FIRST``)."""
-        if len(self.connections) <= self.cap:
+        if len(self.connections) - self.leaving <= self.cap:
             return True
         now = newcomer.loop.time()
         if not self.crowded:
@@ -197,7 +199,11 @@ class ConnectionWatch:
                 )
         victim, rank = None, (len(_CLOSE_FIRST), 0.0)
         for connection in self.connections:
-            if not isinstance(connection, EdgeProtocol) or connection is newcomer:
+            if (
+                not isinstance(connection, EdgeProtocol)
+                or connection is newcomer
+                or connection.leaving
+            ):
                 continue
             order = _CLOSE_FIRST[connection.phase]
             if order == 3 and not connection.is_slow(now):
@@ -277,6 +283,8 @@ class EdgeProtocol(HttpToolsProtocol):
         # Bytes of this request's head (from the end of the last answer), or of its body.
         self.counted = 0
         self.discarding = False  # set once nothing more is to be read
+        self.leaving = False  # aborted, or refused at the cap: gone at the next turn
+        self.unsent_when_checked = float("inf")  # while writes are paused
         self.body_started_at = self.since
         self.body_bytes = 0
         # Since when the client has not read what was written (None: it reads).
@@ -297,16 +305,24 @@ class EdgeProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self.watch.start_sweeping(self.loop)
         if not self.watch.admit(self):
-            self._answer(
-                503,
-                "connection_cap",
-                "The service is at its connection limit; retry shortly.",
-                retry_after=1,
-            )
+            # Not kept lingering: at the cap, a refused connection must not hold a place.
+            self._leave()
+            self.phase = Phase.CLOSING
+            request_id = uuid.uuid4().hex
+            detail = "The service is at its connection limit; retry shortly."
+            transport.write(problem_answer(503, detail, request_id, retry_after=1))
+            transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
+        if self.leaving:
+            self.watch.leaving -= 1
         self.watch.released()
+
+    def _leave(self) -> None:
+        if not self.leaving:
+            self.leaving = True
+            self.watch.leaving += 1
 
     def data_received(self, data: bytes) -> None:
         if self.answered or self.discarding:
@@ -366,6 +382,7 @@ class EdgeProtocol(HttpToolsProtocol):
     def pause_writing(self) -> None:
         super().pause_writing()
         self.write_stalled_at = self.loop.time()
+        self.unsent_when_checked = self.transport.get_write_buffer_size()
 
     def resume_writing(self) -> None:
         super().resume_writing()
@@ -373,6 +390,13 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def due(self, now: float) -> bool:
         """Whether a deadline has passed: the phase's, or the one for reading an answer."""
+        if self.write_stalled_at is not None:
+            # Paused writes measure a full buffer, not a client that stopped: one that
+            # reads, however slowly, starts the stall afresh at each sweep.
+            unsent = self.transport.get_write_buffer_size()
+            if unsent < self.unsent_when_checked:
+                self.write_stalled_at = now
+            self.unsent_when_checked = unsent
         stalled = self.write_stalled_at
         return self.deadline <= now or (
             stalled is not None and now - stalled > self.limits.body_seconds
@@ -385,6 +409,8 @@ class EdgeProtocol(HttpToolsProtocol):
             return True
         if self.phase is not Phase.BODY or self.flow.read_paused:
             return False  # paused by the server (the app not reading yet): not the client
+        if self.cycle is not None and self.cycle.waiting_for_100_continue:
+            return False  # rightly waiting for the app's 100 Continue
         elapsed = now - self.body_started_at
         return elapsed > 1.0 and self.body_bytes / elapsed < SLOW_BYTES_PER_SECOND
 
@@ -458,7 +484,7 @@ class EdgeProtocol(HttpToolsProtocol):
             return
         # With its body still arriving (an early answer, such as a 415), the connection
         # stays in BODY, under the body deadline, until the body is in.
-        if self.phase is Phase.APP and not self.transport.is_closing():
+        if self.phase is Phase.APP:
             self._await_next_request()
 
     def _await_next_request(self) -> None:
@@ -512,6 +538,7 @@ class EdgeProtocol(HttpToolsProtocol):
         # A graceful close waits for unsent bytes: not longer than the linger.
         self.phase, self.deadline = Phase.CLOSING, self.loop.time() + LINGER_SECONDS
         if abort:
+            self._leave()
             self.transport.abort()
         else:
             self.transport.close()

@@ -21,7 +21,6 @@ import asyncio
 import multiprocessing
 import multiprocessing.connection
 import os
-import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -64,10 +63,10 @@ def page_url(path: str, query: tuple[tuple[str, str], ...], cursor: str | None) 
 def _open(url: str, lock_timeout_seconds: float) -> None:
     """Start an export process: its database, and the FHIR models (0.2 s to import)."""
     global _database
-    # Signals sent to the whole process group (Ctrl-C, a service manager's stop) are the
-    # worker's to act on: it finishes its requests, then stops this process.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # A group of its own: signals to the worker's group (Ctrl-C, a stop) are the worker's
+    # to act on: it finishes its requests, then stops this process. The pool's own
+    # terminate() of a broken pool still reaches it.
+    os.setpgrp()
     # A worker killed outright cannot stop it: it stops itself when the worker is gone.
     parent = multiprocessing.parent_process()
     if parent is not None:

@@ -194,6 +194,8 @@ def test_an_export_process_ends_when_its_worker_is_killed_outright(tmp_path: Pat
             if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
         ]
         assert exporters, "no export process was started"
+        # Out of the worker's process group: a stop signal to the group is the worker's.
+        assert all(os.getpgid(int(pid)) != os.getpgid(worker) for pid in exporters)
         os.kill(worker, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(_running(pid) for pid in exporters):

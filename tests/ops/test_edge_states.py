@@ -21,6 +21,7 @@ class RecordingTransport(asyncio.Transport):
         super().__init__()
         self.written = b""
         self.closed = self.aborted = self.eof_written = False
+        self.unsent = 0  # bytes the "kernel" has not taken yet
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": ("203.0.113.9", 40000), "sockname": ("127.0.0.1", 8000)}.get(
@@ -46,7 +47,7 @@ class RecordingTransport(asyncio.Transport):
         self.eof_written = True
 
     def get_write_buffer_size(self) -> int:
-        return 0
+        return self.unsent
 
     def pause_reading(self) -> None:
         pass
@@ -76,10 +77,12 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     running.close()
 
 
-def _connected(loop: asyncio.AbstractEventLoop) -> tuple[EdgeProtocol, RecordingTransport]:
+def _connected(
+    loop: asyncio.AbstractEventLoop, state: ServerState | None = None
+) -> tuple[EdgeProtocol, RecordingTransport]:
     config = Config(app=answer_with_a_large_body, http=EdgeProtocol, lifespan="off")
     config.load()
-    protocol = EdgeProtocol(config, ServerState(), {}, _loop=loop)
+    protocol = EdgeProtocol(config, state or ServerState(), {}, _loop=loop)
     transport = RecordingTransport()
     protocol.connection_made(transport)
     return protocol, transport
@@ -131,3 +134,37 @@ def test_an_answer_that_closes_its_connection_is_not_left_open_forever(
     assert protocol.due(later)
     protocol.expire(later)
     assert transport.aborted
+
+
+def test_a_slow_reader_is_not_taken_for_one_that_stopped(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """Writes stay paused while a large answer drains to a slow client: as long as each
+    sweep finds less unsent, the client is reading, and keeps its connection."""
+    protocol, transport = _connected(loop)
+    limit = edge_limits().body_seconds
+    transport.unsent = 1_000_000
+    protocol.pause_writing()
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    _settle(loop)  # its answer waits for the buffer to drain
+    start = loop.time()
+    for step in range(1, 6):  # five sweeps, each a body time apart, each finding less
+        transport.unsent -= 100_000
+        assert not protocol.due(start + step * limit)
+    stopped = start + 5 * limit
+    assert not protocol.due(stopped + limit - 1)  # it stops reading: unsent stays put
+    assert protocol.due(stopped + limit + 1)
+
+
+def test_a_burst_of_connections_at_the_cap_keeps_within_it(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """Connections accepted in one turn of the loop: each newcomer over the cap closes a
+    different waiting connection; one already closed is not closed again for room."""
+    state = ServerState()
+    first, _ = _connected(loop, state)
+    first.watch.cap = 8
+    arrivals = [first] + [_connected(loop, state)[0] for _ in range(11)]
+    staying = [p for p in arrivals if not p.leaving]
+    assert len(staying) == 8
+    assert sum(p.transport.aborted for p in arrivals) == 4  # type: ignore[attr-defined]
