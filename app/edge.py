@@ -552,8 +552,7 @@ class EdgeProtocol(HttpToolsProtocol):
         self, status: int, reason: str, detail: str, *, retry_after: int | None = None
     ) -> None:
         """Answer ``status`` as problem+json, then close gracefully (see the module)."""
-        if reason != "connection_cap":  # counted by the watch, with its other outcomes
-            count_edge_refusal(reason)
+        count_edge_refusal(reason)
         can_answer = self._stop_request()
         self.phase, self.deadline = Phase.CLOSING, self.loop.time() + LINGER_SECONDS
         if self.transport.is_closing():
@@ -562,10 +561,9 @@ class EdgeProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         request_id = uuid.uuid4().hex
-        if reason != "connection_cap":  # the crowding episode is logged instead
-            token = current_request_id.set(request_id)
-            log.info("edge refused a request: %d %s", status, reason)
-            current_request_id.reset(token)
+        token = current_request_id.set(request_id)
+        log.info("edge refused a request: %d %s", status, reason)
+        current_request_id.reset(token)
         self.transport.write(problem_answer(status, detail, request_id, retry_after=retry_after))
         if self.transport.can_write_eof():
             self.transport.write_eof()  # read until the client closes, or the linger ends
