@@ -62,7 +62,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from app.errors import PROBLEM_MEDIA_TYPE, problem_document
+from app.errors import PROBLEM_MEDIA_TYPE, PayloadTooLarge, ServiceUnavailable, problem_document
 from app.logs import current_request_id
 from app.security_headers import API_HEADERS
 from app.settings import Settings, get_settings
@@ -136,9 +136,7 @@ def problem_answer(
     status: int, detail: str, request_id: str, *, retry_after: int | None = None
 ) -> bytes:
     """A complete HTTP/1.1 answer with a problem+json body, closing the connection."""
-    body = json.dumps(
-        problem_document(status, detail, type_=f"/problems/{_PROBLEM_TYPES[status]}")
-    ).encode()
+    body = json.dumps(problem_document(status, detail, type_=_PROBLEM_TYPES[status])).encode()
     lines = [
         f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
         f"content-type: {PROBLEM_MEDIA_TYPE}",
@@ -152,13 +150,14 @@ def problem_answer(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+# The app's own types where it has the same problem, so a client sees one type for it.
 _PROBLEM_TYPES = {
-    400: "malformed-request",
-    408: "request-timeout",
-    413: "payload-too-large",
-    414: "request-target-too-long",
-    431: "header-fields-too-large",
-    503: "service-unavailable",
+    400: "/problems/malformed-request",
+    408: "/problems/request-timeout",
+    413: PayloadTooLarge.type,
+    414: "/problems/request-target-too-long",
+    431: "/problems/header-fields-too-large",
+    503: ServiceUnavailable.type,
 }
 
 
